@@ -1,0 +1,1 @@
+"""Connectors: read sources (files, APIs, databases) into Arrow batches."""

@@ -1,0 +1,147 @@
+"""`convive.toml`: the one configuration file, validated with pydantic.
+
+Relative paths are relative to the file's folder. Secrets never live here: only the names of
+the environment variables that hold them. A wrong value is reported as
+`<file>: <key>: <problem>`, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(Exception):
+    """The configuration file is missing or has a wrong value (message names file and key)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectConfig(_Strict):
+    name: str
+    publisher: str
+    publisher_url: str = "https://example.org/"
+    contact_email: str = "datos@example.org"
+    language: str = "es"
+    licence: str = "https://creativecommons.org/licenses/by/4.0/"
+    base_uri: str = "https://datos.example.org/convive"
+
+
+class TerritoriesConfig(_Strict):
+    root_code: str
+    root_name: str
+    root_level: str = "municipality"
+    level: str = "district"
+    boundaries: Path
+    code_property: str
+    name_property: str
+    population: Path
+    population_code_property: str
+    population_year_property: str
+    population_value_property: str
+    code_width: int = 2
+    code_prefix: str = ""
+
+
+class FeedConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    profile: str
+    path: Path
+    max_rejected_share: float = Field(0.05, ge=0, le=1)
+    synthetic: bool = False  # written by `convive generate` before the run
+
+
+class WarehouseConfig(_Strict):
+    url: str = "duckdb:///work/warehouse.duckdb"
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("duckdb:///", "postgresql")):
+            raise ValueError("must start with duckdb:/// or postgresql")
+        return url
+
+
+class IndicatorsConfig(_Strict):
+    first_period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    last_period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    chronic_absence_threshold: float = Field(0.10, gt=0, lt=1)
+
+
+class DisclosureConfig(_Strict):
+    preset: Literal["below-5", "ons-10-5"] = "below-5"
+    rounding_base: int | None = Field(None, ge=2)
+
+
+class CkanConfig(_Strict):
+    url_env: str = "CONVIVE_CKAN_URL"
+    token_env: str = "CONVIVE_CKAN_TOKEN"
+    organization: str = "convive"
+
+
+class PublishConfig(_Strict):
+    catalogue_dir: Path = Path("work/catalogue")
+    ckan: CkanConfig | None = None
+
+
+class SyntheticConfig(_Strict):
+    seed: int = 20_240_601
+    police_rows: int = Field(60_000, ge=0)
+    students: int = Field(2_000, ge=1)
+    social_cases: int = Field(6_000, ge=1)
+    bad_rows: int = Field(3, ge=0)
+    folder: Path = Path("work/inbox")
+
+
+class Config(_Strict):
+    project: ProjectConfig
+    territories: TerritoriesConfig
+    warehouse: WarehouseConfig = WarehouseConfig()
+    feeds: list[FeedConfig]
+    indicators: IndicatorsConfig
+    disclosure: DisclosureConfig = DisclosureConfig()
+    publish: PublishConfig = PublishConfig()
+    synthetic: SyntheticConfig | None = None
+    source_file: Path = Path("convive.toml")
+
+    @property
+    def folder(self) -> Path:
+        """The folder relative paths are resolved against."""
+        return self.source_file.parent
+
+    def path(self, relative: Path) -> Path:
+        """Resolve a path of the configuration against its folder."""
+        return relative if relative.is_absolute() else self.folder / relative
+
+    @property
+    def warehouse_url(self) -> str:
+        """The warehouse URL with a relative DuckDB path resolved against the config folder."""
+        url = self.warehouse.url
+        if url.startswith("duckdb:///") and not url.startswith("duckdb:////"):
+            rest = url.removeprefix("duckdb:///")
+            if rest != ":memory:":
+                return f"duckdb:///{self.path(Path(rest))}"
+        return url
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate `convive.toml`; raise ConfigError naming the file and the key."""
+    path = Path(path).resolve()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    try:
+        return Config.model_validate({**data, "source_file": path})
+    except ValidationError as error:
+        problems = [
+            f"{path}: {'.'.join(str(k) for k in e['loc'])}: {e['msg']}" for e in error.errors()
+        ]
+        raise ConfigError("\n".join(problems)) from None

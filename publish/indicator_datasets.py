@@ -1,0 +1,139 @@
+"""Indicator values from the warehouse, protected and packaged as open datasets."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import asdict
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from publish.package import DatasetPackage, FieldDoc
+from publish.small_cells import SUPPRESSED_MARKER, SmallCellRule, protect_table
+from warehouse.indicators import Indicator, read_indicator
+from warehouse.tables import territories
+
+THEME_BY_OWNER = {"Policía": "security", "Educación": "education"}
+
+
+def indicator_package(
+    engine: Engine,
+    indicator: Indicator,
+    *,
+    rule: SmallCellRule,
+    periods: tuple[str, str],
+    root: tuple[str, str],
+    synthetic: bool,
+    sources: list[str],
+) -> DatasetPackage:
+    """Protect one indicator's values and describe them as a dataset."""
+    rows = pd.DataFrame(read_indicator(engine, indicator.id))
+    rows = rows[(rows["period"] >= periods[0]) & (rows["period"] <= periods[1])]
+    protected = protect_table(
+        rows,
+        count="units",
+        dimensions=["territory_code", "period", "breakdown"],
+        hierarchies=_hierarchies(engine, rows, indicator),
+        rule=rule,
+        derived=["numerator", "value"]
+        + ([] if _public_denominator(indicator) else ["denominator"]),
+    )
+    table = _published_columns(engine, protected.cells, indicator)
+    last_year, last_month = int(periods[1][:4]), int(periods[1][5:])
+    end_day = calendar.monthrange(last_year, last_month)[1]
+    return DatasetPackage(
+        name=f"convive-{root[0]}-{indicator.id.replace('_', '-')}",
+        title=f"{indicator.name_es} — {root[1]}",
+        title_en=f"{indicator.name_en} — {root[1]}",
+        description=_description(indicator, synthetic),
+        keywords=["convivencia", "seguridad", indicator.owner.lower(), root[1]],
+        theme=THEME_BY_OWNER.get(indicator.owner, "society"),
+        frequency=indicator.periodicity,
+        temporal_start=f"{periods[0]}-01",
+        temporal_end=f"{periods[1]}-{end_day:02d}",
+        spatial_code=root[0],
+        spatial_name=root[1],
+        synthetic=synthetic,
+        table=table,
+        fields=_fields(indicator),
+        disclosure={
+            **asdict(protected.report),
+            "cells_suppressed": protected.report.cells_suppressed,
+            "information_loss": round(protected.report.information_loss, 6),
+        },
+        sources=sources,
+    )
+
+
+def _public_denominator(indicator: Indicator) -> bool:
+    # Population is public; counts of sessions or of pupils are not.
+    return "Población" in indicator.denominator
+
+
+def _hierarchies(engine: Engine, rows: pd.DataFrame, indicator: Indicator) -> dict:
+    with engine.connect() as conn:
+        parents = {
+            r.code: r.parent_code
+            for r in conn.execute(select(territories.c.code, territories.c.parent_code))
+            if r.parent_code
+        }
+    hierarchies = {"territory_code": parents}
+    if indicator.breakdown != "all":
+        hierarchies["breakdown"] = {b: "all" for b in rows["breakdown"].unique() if b != "all"}
+    return hierarchies
+
+
+def _published_columns(engine: Engine, cells: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
+    with engine.connect() as conn:
+        names = {
+            r.code: r.name for r in conn.execute(select(territories.c.code, territories.c.name))
+        }
+    table = pd.DataFrame(
+        {
+            "territory_code": cells["territory_code"],
+            "territory_name": cells["territory_code"].map(names),
+            "territory_level": cells["territory_level"],
+            "period": cells["period"],
+            "breakdown": cells["breakdown"],
+            "numerator": cells["numerator"].round(6),
+            "value": cells["value"].round(4),
+            "status": cells["suppression"].map(lambda s: SUPPRESSED_MARKER if s else ""),
+        }
+    )
+    if _public_denominator(indicator):
+        table.insert(6, "denominator", cells["denominator"])
+    return table.sort_values(["territory_code", "period", "breakdown"]).reset_index(drop=True)
+
+
+def _description(indicator: Indicator, synthetic: bool) -> str:
+    text = (
+        f"{indicator.definition} Numerador: {indicator.numerator}. "
+        f"Denominador: {indicator.denominator}. Unidad: {indicator.unit}. "
+        f"Fuente: {indicator.owner}. Los valores de celdas pequeñas se suprimen "
+        f"(status = '{SUPPRESSED_MARKER}'), con supresión secundaria en los totales."
+    )
+    if synthetic:
+        text += " AVISO: este conjunto se calcula con DATOS SINTÉTICOS de demostración."
+    return text
+
+
+def _fields(indicator: Indicator) -> list[FieldDoc]:
+    fields = [
+        FieldDoc("territory_code", "string", "Código del territorio (DANE/DIVIPOLA + comuna)"),
+        FieldDoc("territory_name", "string", "Nombre del territorio"),
+        FieldDoc("territory_level", "string", "Nivel: municipality, district (comuna), ..."),
+        FieldDoc("period", "string", "Mes, AAAA-MM"),
+        FieldDoc("breakdown", "string", "Desagregación ('all' = total)"),
+        FieldDoc("numerator", "number", f"{indicator.numerator}; vacío si suprimido"),
+    ]
+    if _public_denominator(indicator):
+        fields.append(FieldDoc("denominator", "number", indicator.denominator))
+    fields += [
+        FieldDoc("value", "number", f"{indicator.name_es} ({indicator.unit}); vacío si suprimido"),
+        FieldDoc(
+            "status",
+            "string",
+            f"'{SUPPRESSED_MARKER}' si el valor se retiene por control de revelación",
+        ),
+    ]
+    return fields
