@@ -1,14 +1,18 @@
 """Apply a source profile to a batch read from a source: raw columns in, canonical columns out.
 
 Values that cannot be parsed are not dropped: they become nulls in the mapped frame and a
-reason keyed by the source row number, so the contract check sends the row to quarantine
-with every reason at once.
+reason keyed by the batch's `_row` value, so the contract check sends the row to quarantine
+with every reason at once. Sentinel values (e.g. -9999 "suppressed") are not failures: they
+become nulls and the row's `figure_status` says why.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.errors import SourceError
-from connectors.source_profiles import ColumnSpec, SourceProfile
+from connectors.source_profiles import ALL_CONTRACTS, ColumnSpec, SourceProfile
 from connectors.value_parsing import (
     ParsedColumn,
     map_values,
@@ -26,9 +30,12 @@ from connectors.value_parsing import (
     parse_numbers,
     parse_times,
 )
-from schemas.code_lists import AGE_GROUPS, UNKNOWN_AGE_GROUP
-from schemas.contracts import CONTRACTS, ROW_NUMBER
+from connectors.year_to_date import YTD_THROUGH, YTD_YEAR, label_fields
+from schemas.code_lists import AGE_GROUPS, FIGURE_STATUSES, UNKNOWN_AGE_GROUP
+from schemas.contracts import ROW_NUMBER
 from schemas.person_keys import pseudonymise
+
+TERRITORY_OVERRIDE = "_territory"  # set by row rules that keep totals as another territory
 
 
 @dataclass
@@ -47,19 +54,23 @@ def map_batch(
     rows = batch.column(ROW_NUMBER)
     reasons: dict[int, list[str]] = {}
     columns: dict[str, pa.Array] = {"source": pa.array([profile.id] * len(batch), pa.string())}
+    statuses: list[pa.Array] = []
     for name, spec in profile.columns.items():
-        parsed = _column(batch, name, spec, profile, source_name, secret)
-        if parsed.invalid is not None and pc.any(parsed.invalid).as_py():
-            raw = _raw_text(batch, spec)
-            rule = "not in the profile's value map" if spec.map else f"cannot read as {spec.parse}"
-            for index in np.flatnonzero(parsed.invalid.to_numpy(zero_copy_only=False)):
-                reasons.setdefault(rows[int(index)].as_py(), []).append(
-                    f"{name}: {rule}: {raw[int(index)].as_py()!r} (column {spec.source!r})"
-                )
-        columns[name] = parsed.values
+        column = _column(batch, name, spec, profile, source_name, secret)
+        if name == "territory_code" and TERRITORY_OVERRIDE in batch.schema.names:
+            column = _overridden(column, batch.column(TERRITORY_OVERRIDE))
+        _collect_reasons(reasons, rows, name, spec, column, batch)
+        columns[name] = column.values
+        if column.status is not None:
+            statuses.append(column.status)
+    if statuses and "figure_status" not in profile.columns:
+        columns["figure_status"] = _worst_status(statuses)
+    extra = (
+        _year_to_date_fields(batch, profile, reasons, source_name) if profile.year_to_date else {}
+    )
     columns[ROW_NUMBER] = rows
-    frame = pl.from_arrow(pa.table(columns))
-    contract = CONTRACTS[profile.feed]
+    frame = pl.from_arrow(pa.table({**columns, **extra}))
+    contract = ALL_CONTRACTS[profile.feed]
     # Nullable columns a profile does not map (e.g. no coordinates in the source) are null.
     frame = frame.select(
         *[
@@ -69,12 +80,49 @@ def map_batch(
             for c in contract.columns
         ],
         pl.col(ROW_NUMBER).cast(pl.Int64),
+        *[pl.col(name) for name in extra],
     )
     return MappedBatch(frame=frame, raw=batch, reasons=reasons)
 
 
+@dataclass
+class _Column:
+    """One mapped column: values, the failed rows of each step, and sentinel statuses."""
+
+    values: pa.Array
+    failures: list[tuple[pa.Array, str]] = field(default_factory=list)
+    status: pa.Array | None = None
+
+    def failed(self, parsed: ParsedColumn, rule: str) -> pa.Array:
+        """Record the rows `parsed` could not read under `rule`; return its values."""
+        if parsed.invalid is not None:
+            self.failures.append((parsed.invalid, rule))
+        return parsed.values
+
+
+def _collect_reasons(
+    reasons: dict[int, list[str]],
+    rows: pa.Array,
+    name: str,
+    spec: ColumnSpec,
+    column: _Column,
+    batch: pa.RecordBatch,
+) -> None:
+    """One reason per failed step and row, quoting the raw value."""
+    raw = None
+    for mask, rule in column.failures:
+        if not pc.any(mask).as_py():
+            continue
+        raw = _raw_text(batch, spec) if raw is None else raw
+        origin = f"column {spec.source!r}" if spec.source else f"template {spec.template!r}"
+        for index in np.flatnonzero(mask.to_numpy(zero_copy_only=False)):
+            reasons.setdefault(rows[int(index)].as_py(), []).append(
+                f"{name}: {rule}: {raw[int(index)].as_py()!r} ({origin})"
+            )
+
+
 def _source_columns(batch: pa.RecordBatch) -> list[str]:
-    return [n for n in batch.schema.names if n != ROW_NUMBER]
+    return [n for n in batch.schema.names if not n.startswith("_")]
 
 
 def _pseudonyms(text: pa.Array, secret: bytes) -> pa.Array:
@@ -84,8 +132,33 @@ def _pseudonyms(text: pa.Array, secret: bytes) -> pa.Array:
     return pc.take(keys, pc.index_in(text, distinct))
 
 
+def per_distinct(text: pa.Array, function: Callable[[str], str | None]) -> pa.Array:
+    """Apply a Python function once per distinct value (labels repeat a lot in real files)."""
+    distinct = pc.unique(text)
+    results = pa.array(
+        [None if v is None else function(v) for v in distinct.to_pylist()], pa.string()
+    )
+    return pc.take(results, pc.index_in(text, distinct))
+
+
 def _raw_text(batch: pa.RecordBatch, spec: ColumnSpec) -> pa.Array:
+    if spec.template is not None:
+        return _filled_template(batch, spec.template)
     return pc.cast(batch.column(spec.source), pa.string())
+
+
+def _filled_template(batch: pa.RecordBatch, template: str) -> pa.Array:
+    """Fill "{AÑO}-{MES}" from each row's columns (a null cell reads as empty)."""
+    size = len(batch)
+    parts: list[pa.Array] = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        if literal:
+            parts.append(pa.array([literal] * size, pa.string()))
+        if name is not None:
+            parts.append(pc.fill_null(pc.cast(batch.column(name), pa.string()), ""))
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, "")
 
 
 def _column(
@@ -95,34 +168,90 @@ def _column(
     profile: SourceProfile,
     source_name: str,
     secret: bytes,
-) -> ParsedColumn:
+) -> _Column:
+    """Compute one canonical column: origin, sentinels, extract, map, parse (in that order)."""
     if spec.value is not None:
-        return ParsedColumn(pa.array([spec.value] * len(batch)), None)
+        return _Column(pa.array([spec.value] * len(batch)))
     if spec.hash_of is not None:
-        hashes = _row_hashes(batch, spec.hash_of, profile.id, source_name, secret)
-        return ParsedColumn(hashes, None)
-    if spec.source not in batch.schema.names:
+        return _Column(_row_hashes(batch, spec.hash_of, profile.id, source_name, secret))
+    needed = [spec.source] if spec.source is not None else _template_columns(spec)
+    missing = [n for n in needed if n not in batch.schema.names]
+    if missing:
         raise SourceError(
             source_name,
             None,
             "profile-column",
-            f"profile {profile.id!r} maps {name} from column {spec.source!r}, which the source "
+            f"profile {profile.id!r} maps {name} from column {missing[0]!r}, which the source "
             f"does not have (columns: {', '.join(_source_columns(batch))})",
         )
-    return _parse(_raw_text(batch, spec), spec, secret)
+    text = pc.utf8_trim_whitespace(_raw_text(batch, spec))
+    column = _Column(text)
+    if spec.sentinels:  # before anything else: sentinels are raw cell values
+        status = map_values(text, spec.sentinels, default="").values
+        column.status = pc.if_else(pc.equal(status, ""), pa.scalar(None, pa.string()), status)
+        text = pc.if_else(pc.is_valid(column.status), pa.scalar(None, pa.string()), text)
+    if spec.extract is not None:
+        text = column.failed(
+            _extracted(text, spec.extract), f"no match for extract '{spec.extract}'"
+        )
+    if spec.map is not None:
+        text = column.failed(
+            map_values(text, spec.map, default=spec.default), "not in the profile's value map"
+        )
+        if spec.parse == "text":
+            column.values = text
+            return column
+    column.values = column.failed(_parse(text, spec, secret), f"cannot read as {spec.parse}")
+    return column
 
 
-def _parse(raw: pa.Array, spec: ColumnSpec, secret: bytes) -> ParsedColumn:
+def _template_columns(spec: ColumnSpec) -> list[str]:
+    return [n for _, n, _, _ in string.Formatter().parse(spec.template or "") if n is not None]
+
+
+def _extracted(text: pa.Array, pattern: str) -> ParsedColumn:
+    """The first group (or the whole match) of `pattern` searched in each value."""
+    compiled = re.compile(pattern)
+
+    def first_group(value: str) -> str | None:
+        found = compiled.search(value)
+        if found is None:
+            return None
+        return found.group(1) if compiled.groups else found.group(0)
+
+    extracted = per_distinct(text, first_group)
+    failed = pc.and_(pc.is_valid(text), pc.is_null(extracted))
+    return ParsedColumn(extracted, pc.fill_null(failed, False))
+
+
+def _overridden(column: _Column, override: pa.Array) -> _Column:
+    """Rows a `keep` rule re-assigned to a territory take that code, whatever they held."""
+    given = pc.is_valid(override)
+    kept = pc.invert(given)
+    return _Column(
+        pc.if_else(given, override, column.values),
+        [(pc.and_(mask, kept), rule) for mask, rule in column.failures],
+        column.status,
+    )
+
+
+def _worst_status(statuses: list[pa.Array]) -> pa.Array:
+    """The most severe sentinel status per row, in the order of FIGURE_STATUSES."""
+    worst = pa.nulls(len(statuses[0]), pa.string())
+    for status in reversed(list(FIGURE_STATUSES)):  # the most severe is applied last, and wins
+        for column in statuses:
+            hit = pc.fill_null(pc.equal(column, status), False)
+            worst = pc.if_else(hit, pa.scalar(status, pa.string()), worst)
+    return worst
+
+
+def _parse(text: pa.Array, spec: ColumnSpec, secret: bytes) -> ParsedColumn:
+    """Read trimmed text as the spec's kind (empty values give nulls, not failures)."""
     kind = spec.parse
-    text = pc.utf8_trim_whitespace(raw)
     if kind == "text":
-        if spec.map is not None:
-            return map_values(text, spec.map, default=spec.default)
         return ParsedColumn(_empty_to_null(text, spec.default), None)
     if kind in ("number", "integer"):
-        return parse_numbers(
-            text, decimal=spec.decimal, thousands=spec.thousands, integer=kind == "integer"
-        )
+        return _numbers(text, spec)
     if kind == "date":
         return parse_dates(text, formats=spec.formats)
     if kind == "period":
@@ -130,6 +259,8 @@ def _parse(raw: pa.Array, spec: ColumnSpec, secret: bytes) -> ParsedColumn:
         return ParsedColumn(pc.strftime(dates.values, format="%Y-%m"), dates.invalid)
     if kind == "time":
         return parse_times(text, formats=spec.formats)
+    if kind == "school_year":
+        return _school_years(text)
     if kind == "code":
         codes = pad_codes(text, width=spec.width) if spec.width else ParsedColumn(text, None)
         return ParsedColumn(
@@ -148,6 +279,41 @@ def _parse(raw: pa.Array, spec: ColumnSpec, secret: bytes) -> ParsedColumn:
     raise AssertionError(f"unhandled parse kind {kind}")  # the profile model forbids others
 
 
+def _numbers(text: pa.Array, spec: ColumnSpec) -> ParsedColumn:
+    """Numbers with the spec's separators, multiplied by `scale` when given."""
+    integer = spec.parse == "integer"
+    if spec.scale is None:
+        return parse_numbers(text, decimal=spec.decimal, thousands=spec.thousands, integer=integer)
+    parsed = parse_numbers(text, decimal=spec.decimal, thousands=spec.thousands)
+    scaled = pc.multiply(parsed.values, spec.scale)
+    if not integer:
+        return ParsedColumn(scaled, parsed.invalid)
+    rounded = pc.round(scaled)
+    # A scaled integer that is not whole (1,5 thousand people = 1500 is fine; 1,2345 is not).
+    fraction = pc.fill_null(pc.greater(pc.abs(pc.subtract(scaled, rounded)), 1e-6), False)
+    values = pc.cast(pc.if_else(fraction, pa.scalar(None, pa.float64()), rounded), pa.int64())
+    return ParsedColumn(values, pc.or_(parsed.invalid, fraction))
+
+
+_SCHOOL_YEAR = re.compile(r"^(\d{4})\s*[-/]?\s*(\d{4}|\d{2})$")
+
+
+def _school_years(text: pa.Array) -> ParsedColumn:
+    """ "2016/17", "201617", "2016-17", "2016-2017", "2016/2017" -> "2016/17"."""
+
+    def school_year(value: str) -> str | None:
+        found = _SCHOOL_YEAR.match(value)
+        if found is None:
+            return None
+        first, second = int(found.group(1)), int(found.group(2))
+        if second % 100 != (first + 1) % 100 or (second >= 100 and second != first + 1):
+            return None
+        return f"{first}/{second % 100:02d}"
+
+    values = per_distinct(text, school_year)
+    return ParsedColumn(values, pc.fill_null(pc.and_(pc.is_valid(text), pc.is_null(values)), False))
+
+
 def _empty_to_null(text: pa.Array, default: str | None) -> pa.Array:
     empty = pc.equal(pc.fill_null(text, ""), "")
     return pc.if_else(empty, pa.scalar(default, pa.string()), text)
@@ -163,6 +329,33 @@ def _ages(ages: pa.Array, kind: str) -> pa.Array:
     index = np.searchsorted(edges, values, side="right")
     index[values < 0] = len(AGE_GROUPS)
     return pa.array(labels[index], pa.string())
+
+
+def _year_to_date_fields(
+    batch: pa.RecordBatch,
+    profile: SourceProfile,
+    reasons: dict[int, list[str]],
+    source_name: str,
+) -> dict[str, pa.Array]:
+    """Year and last month of each row's cumulative period, read from its label."""
+    spec = profile.year_to_date
+    if spec.period_from not in batch.schema.names:
+        raise SourceError(
+            source_name,
+            None,
+            "profile-column",
+            f"year_to_date.period_from names {spec.period_from!r}, which the source does "
+            f"not have (columns: {', '.join(_source_columns(batch))})",
+        )
+    labels = pc.cast(batch.column(spec.period_from), pa.string())
+    years, months, failed = label_fields(labels, spec.pattern)
+    rows = batch.column(ROW_NUMBER)
+    for index in np.flatnonzero(failed):
+        reasons.setdefault(rows[int(index)].as_py(), []).append(
+            f"occurred_date: period label {labels[int(index)].as_py()!r} does not match "
+            f"year_to_date.pattern '{spec.pattern}' (column {spec.period_from!r})"
+        )
+    return {YTD_YEAR: years, YTD_THROUGH: months}
 
 
 def _row_hashes(

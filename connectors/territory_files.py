@@ -1,17 +1,28 @@
-"""Territories from GeoJSON files: boundaries (with names) and population by year.
+"""Territories and their population by year, from GeoJSON files or through source profiles.
 
-The root territory (e.g. the municipality) gets its population as the sum of its children.
+GeoJSON (`read_territories`): boundaries with names, and population; the root territory (e.g.
+the municipality) gets its population as the sum of its children.
+
+Profiles (`read_territory_profiles`): any file a profile with feed `territories` or
+`territory_population` can read (the INE population file, DIVIPOLA, DANE projections). Rows
+that break the contract, and population rows for codes no territory file lists, are returned
+as quarantined rows, never dropped silently.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 
 from connectors.errors import SourceError
+from connectors.feed_batches import QuarantinedRow, checked_batches
+from connectors.source_profiles import SourceProfile
+from schemas.contracts import REFERENCE_CONTRACTS
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,78 @@ class TerritoryTables:
 
     territories: pa.Table
     population: pa.Table
+    # Rows left out, per profile id (profile-based reading only).
+    quarantined: dict[str, list[QuarantinedRow]] = field(default_factory=dict)
+    rows_skipped: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+ProfiledFile = tuple[str | Path, SourceProfile]
+
+
+def read_territory_profiles(
+    territories: Sequence[ProfiledFile], population: Sequence[ProfiledFile] = ()
+) -> TerritoryTables:
+    """Territories from each (file, profile) with feed `territories`, then population.
+
+    A code listed by two territory files raises SourceError (the tables would disagree on
+    its name and parent); population rows for codes no territory file lists are quarantined.
+    """
+    quarantined: dict[str, list[QuarantinedRow]] = {}
+    skipped: dict[str, dict[str, int]] = {}
+    frames = [
+        _profiled(path, profile, "territories", quarantined, skipped)
+        for path, profile in territories
+    ]
+    places = pl.concat(frames) if frames else _empty("territories")
+    repeated = places.filter(pl.col("code").is_duplicated())["code"].unique().sort().to_list()
+    if repeated:
+        files = ", ".join(str(path) for path, _ in territories)
+        raise SourceError(
+            files, None, "territory-code", f"codes listed by more than one file: {repeated[:10]}"
+        )
+    known = frozenset(places["code"].to_list())
+    counts = [
+        _profiled(path, profile, "territory_population", quarantined, skipped, known)
+        for path, profile in population
+    ]
+    people = pl.concat(counts) if counts else _empty("territory_population")
+    return TerritoryTables(
+        territories=places.to_arrow(),
+        population=people.to_arrow(),
+        quarantined=quarantined,
+        rows_skipped=skipped,
+    )
+
+
+def _profiled(
+    path: str | Path,
+    profile: SourceProfile,
+    feed: str,
+    quarantined: dict[str, list[QuarantinedRow]],
+    skipped: dict[str, dict[str, int]],
+    known: frozenset[str] | None = None,
+) -> pl.DataFrame:
+    """The valid rows of one file; its quarantine and skip counts go under the profile id."""
+    if profile.feed != feed:
+        message = f"profile {profile.id!r} loads {profile.feed}, not {feed}"
+        raise SourceError(str(path), None, "profile-feed", message)
+    valid: list[pl.DataFrame] = []
+    rejected: list[QuarantinedRow] = []
+    left_out: dict[str, int] = {}
+    # Reference tables hold no person identifiers: the pseudonym key is never used.
+    for batch in checked_batches(path, profile, secret=b"", known_territories=known):
+        valid.append(pl.from_arrow(batch.valid))
+        rejected += batch.quarantined
+        for name, count in batch.rows_skipped.items():
+            left_out[name] = left_out.get(name, 0) + count
+    quarantined[profile.id] = rejected
+    skipped[profile.id] = left_out
+    return pl.concat(valid) if valid else _empty(feed)
+
+
+def _empty(feed: str) -> pl.DataFrame:
+    columns = REFERENCE_CONTRACTS[feed].columns
+    return pl.DataFrame(schema={name: column.dtype.type for name, column in columns.items()})
 
 
 def read_territories(spec: TerritoryFiles) -> TerritoryTables:

@@ -30,6 +30,12 @@ class ProjectConfig(_Strict):
     language: str = "es"
     licence: str = "https://creativecommons.org/licenses/by/4.0/"
     base_uri: str = "https://datos.example.org/convive"
+    # DCAT-AP-ES: the publisher's DIR3 code (Spanish public bodies) and the coverage IRI
+    # (NTI-RISP territory, EU authority table or GeoNames). Without them the catalogue is
+    # valid DCAT-AP but not DCAT-AP-ES.
+    dir3_code: str | None = None
+    publisher_type: str = "LocalAuthority"
+    spatial_uri: str | None = None
 
 
 class TerritoriesConfig(_Strict):
@@ -54,6 +60,12 @@ class FeedConfig(_Strict):
     path: Path
     max_rejected_share: float = Field(0.05, ge=0, le=1)
     synthetic: bool = False  # written by `convive generate` before the run
+    expected_every_days: int = Field(31, ge=1)  # `convive status` calls it stale after that
+    # `convive watch`/`convive serve`: a folder that receives this feed's files (one folder
+    # per feed; see docs/operations.md for the complete-file convention), and a cron
+    # expression to poll `path` on (API feeds and shared drives).
+    inbox: Path | None = None
+    schedule: str | None = None
 
 
 class WarehouseConfig(_Strict):
@@ -76,17 +88,27 @@ class IndicatorsConfig(_Strict):
 class DisclosureConfig(_Strict):
     preset: Literal["below-5", "ons-10-5"] = "below-5"
     rounding_base: int | None = Field(None, ge=2)
+    # Record-level police incidents: k-anonymity and l-diversity of the category.
+    record_level: bool = True
+    k: int = Field(5, ge=2)
+    l: int | None = Field(2, ge=2)  # noqa: E741 - the l of l-diversity
 
 
 class CkanConfig(_Strict):
+    enabled: bool = False  # or set CONVIVE_PUBLISH_CKAN=1 for one run
     url_env: str = "CONVIVE_CKAN_URL"
     token_env: str = "CONVIVE_CKAN_TOKEN"
-    organization: str = "convive"
+    organization: str = Field("convive", pattern=r"^[a-z0-9_-]{2,100}$")
+
+
+class QualityConfig(_Strict):
+    max_feed_age_days: int = Field(3650, ge=1)  # a feed not loaded for longer fails the gate
+    data_docs_dir: Path = Path("work/quality-docs")
 
 
 class PublishConfig(_Strict):
     catalogue_dir: Path = Path("work/catalogue")
-    ckan: CkanConfig | None = None
+    ckan: CkanConfig = CkanConfig()
 
 
 class SyntheticConfig(_Strict):
@@ -105,6 +127,7 @@ class Config(_Strict):
     feeds: list[FeedConfig]
     indicators: IndicatorsConfig
     disclosure: DisclosureConfig = DisclosureConfig()
+    quality: QualityConfig = QualityConfig()
     publish: PublishConfig = PublishConfig()
     synthetic: SyntheticConfig | None = None
     source_file: Path = Path("convive.toml")

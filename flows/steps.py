@@ -6,23 +6,39 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
 from sqlalchemy import Engine, select
 
-from connectors.feed_batches import checked_batches
+from connectors.feed_batches import CheckedBatch, checked_batches
+from connectors.prefetch import prefetched
 from connectors.source_profiles import SourceProfile, find_profile, load_profile
 from connectors.territory_files import TerritoryFiles, read_territories
 from flows.config import Config, FeedConfig
+from publish.ckan_target import CkanReport, publish_to_ckan
+from publish.coordination_report import ReportIndicator, load_territories, render_report
 from publish.dcat import Publisher
+from publish.incident_records import incident_records_package
 from publish.indicator_datasets import indicator_package
 from publish.local_catalogue import write_catalogue
+from publish.package import DatasetPackage
+from publish.package_files import RenderedFile
+from publish.record_level import RecordPolicy
 from publish.small_cells import SmallCellRule
 from schemas.code_lists import INCIDENT_CATEGORIES
-from warehouse.indicators import affected_periods, compute_indicators, load_catalogue
+from warehouse.indicators import (
+    Indicator,
+    affected_periods,
+    compute_indicators,
+    load_catalogue,
+)
 from warehouse.loads import BatchLoader, LoadResult, find_loaded, replace_table
+from warehouse.quality_gate import QualityReport
 from warehouse.tables import code_list_values, territories, territory_population
 
 
@@ -95,8 +111,8 @@ def ingest_feed(config: Config, engine: Engine, feed: FeedConfig, *, secret: byt
     with BatchLoader(
         engine, feed=profile.feed, source=profile.id, file_name=path.name, content_hash=content_hash
     ) as loader:
-        for batch in checked_batches(path, profile, secret=secret, known_territories=known):
-            loader.add(batch.valid, [asdict(q) for q in batch.quarantined], batch.rows_read)
+        load_batches(loader, checked_batches(path, profile, secret=secret,
+                                             known_territories=known))
         _check_rejected_share(feed, path, loader.result)
     result = loader.result
     return FeedReport(
@@ -108,6 +124,12 @@ def ingest_feed(config: Config, engine: Engine, feed: FeedConfig, *, secret: byt
         result.rows_quarantined,
         result.periods,
     )
+
+
+def load_batches(loader: BatchLoader, batches: Iterator[CheckedBatch]) -> None:
+    """Load checked batches, checking the next one while the previous one is inserted."""
+    for batch in prefetched(batches):
+        loader.add(batch.valid, [asdict(q) for q in batch.quarantined], batch.rows_read)
 
 
 def _check_rejected_share(feed: FeedConfig, path: Path, result: LoadResult) -> None:
@@ -164,43 +186,173 @@ def _feed(config: Config, name: str) -> FeedConfig:
     return next(f for f in config.feeds if f.name == name)
 
 
-def publish_local(config: Config, engine: Engine) -> Path:
-    """Protect and package every indicator; write the local catalogue; return its index."""
-    rule = (
-        SmallCellRule.ons_10_5()
-        if config.disclosure.preset == "ons-10-5"
-        else SmallCellRule.below_5()
-    )
+def disclosure_rule(config: Config) -> SmallCellRule:
+    """The configured small-cell rule (preset, optionally with another rounding base)."""
+    presets = {"ons-10-5": SmallCellRule.ons_10_5, "below-5": SmallCellRule.below_5}
+    rule = presets[config.disclosure.preset]()
     if config.disclosure.rounding_base:
-        rule = SmallCellRule(
-            threshold=rule.threshold,
-            protection=rule.protection,
-            rounding_base=config.disclosure.rounding_base,
-        )
-    profiles = {f.name: feed_profile(config, f) for f in config.feeds}
+        rule = replace(rule, rounding_base=config.disclosure.rounding_base)
+    return rule
+
+
+def build_packages(config: Config, engine: Engine) -> list[tuple[Indicator, DatasetPackage]]:
+    """Protect and package every indicator of the catalogue."""
+    rule = disclosure_rule(config)
+    profiles = [feed_profile(config, f) for f in config.feeds]
     packages = []
     for indicator in load_catalogue():
-        used = [p for p in profiles.values() if p.feed in indicator.feeds]
-        packages.append(
-            indicator_package(
-                engine,
-                indicator,
-                rule=rule,
-                periods=(config.indicators.first_period, config.indicators.last_period),
-                root=(config.territories.root_code, config.territories.root_name),
-                synthetic=any(p.synthetic for p in used),
-                sources=sorted(f"{p.title} ({p.publisher})" for p in used),
-            )
+        used = [p for p in profiles if p.feed in indicator.feeds]
+        package = indicator_package(
+            engine,
+            indicator,
+            rule=rule,
+            periods=(config.indicators.first_period, config.indicators.last_period),
+            root=(config.territories.root_code, config.territories.root_name),
+            synthetic=any(p.synthetic for p in used),
+            sources=sorted(f"{p.title} ({p.publisher})" for p in used),
         )
+        packages.append((indicator, package))
+    return packages
+
+
+def incident_records(config: Config, engine: Engine) -> DatasetPackage:
+    """The k-anonymous record-level police incidents of the window."""
+    profiles = [p for p in map(lambda f: feed_profile(config, f), config.feeds)
+                if p.feed == "police_incidents"]
+    return incident_records_package(
+        engine,
+        periods=(config.indicators.first_period, config.indicators.last_period),
+        root=(config.territories.root_code, config.territories.root_name),
+        synthetic=any(p.synthetic for p in profiles),
+        sources=sorted(f"{p.title} ({p.publisher})" for p in profiles),
+        policy=RecordPolicy(k=config.disclosure.k, l=config.disclosure.l),
+    )
+
+
+def coordination_report(
+    config: Config, engine: Engine, packages: list[tuple[Indicator, DatasetPackage]]
+) -> RenderedFile:
+    """The coordination report for the root territory and the last period, as a file."""
+    period = config.indicators.last_period
+    root = config.territories.root_code
+    html = render_report(
+        [
+            ReportIndicator(
+                id=indicator.id,
+                name=indicator.name_es,
+                unit=indicator.unit,
+                owner=indicator.owner,
+                definition=indicator.definition,
+                table=package.table,
+                cross_institution=len(indicator.feeds) > 1,
+            )
+            for indicator, package in packages
+        ],
+        load_territories(engine, int(period[:4])),
+        root_code=root,
+        period=period,
+        title=config.project.name,
+        synthetic=any(package.synthetic for _, package in packages),
+    )
+    return RenderedFile(
+        f"informe-coordinacion-{root}-{period}.html",
+        f"Informe de coordinación — {config.territories.root_name}, {period}",
+        "text/html",
+        html.encode("utf-8"),
+    )
+
+
+def publisher_of(config: Config) -> Publisher:
+    """The catalogue's publisher, from the configuration."""
     project = config.project
-    publisher = Publisher(
+    return Publisher(
         name=project.publisher,
         url=project.publisher_url,
         email=project.contact_email,
         licence=project.licence,
         language=project.language,
         base_uri=project.base_uri,
+        dir3_code=project.dir3_code,
+        publisher_type=project.publisher_type,
+        spatial_uri=project.spatial_uri,
     )
-    return write_catalogue(
-        packages, config.path(config.publish.catalogue_dir), publisher, title=project.name
+
+
+class PublicationError(RuntimeError):
+    """Publication could not start: a missing portal setting (names what to set)."""
+
+
+@dataclass
+class Publication:
+    """What one publication did."""
+
+    index: Path
+    quality_docs: Path
+    ckan: CkanReport | None
+
+
+def quality_gate(config: Config, engine: Engine) -> tuple[QualityReport, Path]:
+    """Run the quality suites on the warehouse and write the Data Docs (before judging)."""
+    from warehouse.data_docs import write_data_docs
+    from warehouse.quality_gate import check_quality
+
+    report = check_quality(
+        engine,
+        window=(config.indicators.first_period, config.indicators.last_period),
+        max_age=timedelta(days=config.quality.max_feed_age_days),
     )
+    docs = write_data_docs(report, config.path(config.quality.data_docs_dir))
+    return report, docs
+
+
+def publish(config: Config, engine: Engine, *, ckan: bool = False) -> Publication:
+    """Quality gate, then protect, package, report and publish to every configured target.
+
+    A failing quality suite raises QualityGateFailed before anything is published.
+    """
+    report, docs = quality_gate(config, engine)
+    report.raise_if_failed()
+    packages = build_packages(config, engine)
+    attachments = [coordination_report(config, engine, packages)]
+    datasets = [package for _, package in packages]
+    if config.disclosure.record_level:
+        datasets.append(incident_records(config, engine))
+    index = write_catalogue(
+        datasets,
+        config.path(config.publish.catalogue_dir),
+        publisher_of(config),
+        title=config.project.name,
+        attachments=attachments,
+    )
+    ckan_report = None
+    if ckan or config.publish.ckan.enabled or os.environ.get("CONVIVE_PUBLISH_CKAN") == "1":
+        ckan_report = publish_ckan(config, datasets)
+    return Publication(index=index, quality_docs=docs, ckan=ckan_report)
+
+
+def publish_ckan(config: Config, packages: list[DatasetPackage]) -> CkanReport:
+    """Publish the packages to the CKAN portal named by the configured environment variables."""
+    import ckanapi
+
+    settings = config.publish.ckan
+    missing = [name for name in (settings.url_env, settings.token_env) if not os.environ.get(name)]
+    if missing:
+        raise PublicationError(
+            f"publishing to CKAN needs the environment variable(s) {', '.join(missing)} "
+            "(the portal URL and an API token; see docs/publishing.md)"
+        )
+    client = ckanapi.RemoteCKAN(
+        os.environ[settings.url_env], apikey=os.environ[settings.token_env], user_agent="convive"
+    )
+    return publish_to_ckan(
+        packages,
+        client,
+        organization=settings.organization,
+        publisher=publisher_of(config),
+        release=config.indicators.last_period,
+    )
+
+
+def publish_local(config: Config, engine: Engine) -> Path:
+    """Publish to the configured targets; return the local catalogue's index page."""
+    return publish(config, engine).index

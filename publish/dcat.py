@@ -46,6 +46,8 @@ FILE_TYPES = {
     "application/vnd.apache.parquet": "PARQUET",
     "application/json": "JSON",
     "application/geo+json": "GEOJSON",
+    "text/plain": "TXT",
+    "text/html": "HTML",
 }
 IANA_MEDIA_TYPE = "http://www.iana.org/assignments/media-types/"
 # Licence pages people write in configurations -> the EU licence vocabulary DCAT-AP-ES expects.

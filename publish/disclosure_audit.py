@@ -289,13 +289,16 @@ def attack(
     *,
     required_width: float | None = None,
     targets: np.ndarray | None = None,
+    exact_narrow: bool = True,
 ) -> CellBounds:
     """Bound every free cell (``lower < upper``) given the relations and the fixed cells.
 
     With ``required_width=None`` the exact LP interval of every free cell is computed. With a
     width, a cell is settled as soon as two feasible tables put it at least that far apart
     (safe), or its exact interval is known (then it is narrower: exposed). With ``targets``
-    (cell positions), only those free cells are settled; the others stay mere unknowns.
+    (cell positions), only those free cells are settled; the others stay mere unknowns. With
+    ``exact_narrow=False`` cells the first sweeps cannot prove safe are left as they are (not
+    exact): a quick screen whose suspects need a second look.
     """
     outer_lower, outer_upper = propagate_bounds(structure.matrix, lower, upper)
     free = np.flatnonzero(upper - lower > _TOLERANCE)
@@ -309,7 +312,11 @@ def attack(
             continue
         problem = _ComponentProblem(structure.matrix, lower, upper, free[members], rows)
         found = problem.settle(
-            outer_lower[free[members]], outer_upper[free[members]], required_width, wanted[members]
+            outer_lower[free[members]],
+            outer_upper[free[members]],
+            required_width,
+            wanted[members],
+            exact_narrow,
         )
         result_lower[members], result_upper[members], exact[members] = found
         solves += problem.solves
@@ -365,43 +372,27 @@ class _ComponentProblem:
         outer_upper: np.ndarray,
         required: float | None,
         wanted: np.ndarray,
+        exact_narrow: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Lower, upper and exactness of each cell, solving only the LPs that matter."""
-        seen_low = np.full(len(self.lower), np.inf)
-        seen_high = np.full(len(self.lower), -np.inf)
-        exact_low = outer_upper - outer_lower <= _TOLERANCE
-        exact_high = exact_low.copy()
-        seen_low[exact_low] = outer_lower[exact_low]
-        seen_high[exact_high] = outer_upper[exact_high]
+        seen = _Seen(outer_lower, outer_upper, required, wanted)
+        self._sweep(seen)
+        if not exact_narrow:
+            return seen.low, seen.high, seen.exact_low & seen.exact_high
+        for cell in np.flatnonzero(seen.open_cells()):
+            self._solve_cell(int(cell), seen)
+        return seen.low, seen.high, seen.exact_low & seen.exact_high
 
-        def open_cells() -> np.ndarray:
-            unresolved = wanted & ~(exact_low & exact_high)
-            if required is not None:
-                unresolved &= ~(seen_high - seen_low >= required - _TOLERANCE)
-            return unresolved
-
-        def absorb(point: np.ndarray) -> None:
-            np.minimum(seen_low, point, out=seen_low)
-            np.maximum(seen_high, point, out=seen_high)
-            exact_low[seen_low <= outer_lower + _TOLERANCE] = True
-            finite = np.isfinite(outer_upper)
-            exact_high[finite & (seen_high >= outer_upper - _TOLERANCE)] = True
-
-        self._sweep(open_cells, absorb, exact_low, exact_high, required, outer_lower, outer_upper)
-        for cell in np.flatnonzero(open_cells()):
-            self._solve_cell(cell, open_cells, absorb, seen_low, seen_high, exact_low, exact_high)
-        return seen_low, seen_high, exact_low & exact_high
-
-    def _sweep(self, open_cells, absorb, exact_low, exact_high, required, outer_lower, outer_upper):
+    def _sweep(self, seen: _Seen) -> None:
         """Push many open cells at once with a few LPs, each giving a feasible table."""
-        cap = _finite_cap(self.lower, self.upper, self.b_eq, required)
+        cap = _finite_cap(self.lower, self.upper, self.b_eq, seen.required)
         capped = np.column_stack([self.lower, np.minimum(self.upper, cap)])
         hopeless = np.zeros(len(self.lower), dtype=bool)
-        if required is not None:
-            hopeless = outer_upper - outer_lower < required - _TOLERANCE
-        previous = int(open_cells().sum())
+        if seen.required is not None:
+            hopeless = seen.outer_upper - seen.outer_lower < seen.required - _TOLERANCE
+        previous = int(seen.open_cells().sum())
         for round_number in range(_SWEEP_ROUNDS):
-            targets = open_cells() & ~hopeless
+            targets = seen.open_cells() & ~hopeless
             if not targets.any():
                 return
             objective = np.zeros(len(self.lower))
@@ -410,34 +401,43 @@ class _ComponentProblem:
             elif round_number == 1:
                 objective[targets] = -1.0
             else:
-                objective[targets & ~exact_low] = 1.0
-                objective[targets & exact_low] = -1.0
-            point = self._solve(objective, capped)
-            absorb(point)
-            remaining = int(open_cells().sum())
+                # Push down the cells whose minimum is unknown, up the others.
+                objective[targets & ~seen.exact_low] = 1.0
+                objective[targets & seen.exact_low] = -1.0
+            seen.absorb(self._solve_capped(objective, capped))
+            remaining = int(seen.open_cells().sum())
             if round_number >= 2 and previous - remaining <= max(1, previous // 50):
                 return
             previous = remaining
 
-    def _solve_cell(self, cell, open_cells, absorb, seen_low, seen_high, exact_low, exact_high):
+    def _solve_capped(self, objective: np.ndarray, capped: np.ndarray) -> np.ndarray:
+        """Solve with finite upper bounds; raise them if they cut off every feasible table
+        (a hidden total can exceed every published count of its group)."""
+        for _ in range(6):
+            try:
+                return self._solve(objective, capped)
+            except TableStructureError:
+                finite = np.isfinite(self.upper)
+                capped = capped.copy()
+                capped[~finite, 1] *= 100.0
+        return self._solve(objective, np.column_stack([self.lower, self.upper]))
+
+    def _solve_cell(self, cell: int, seen: _Seen) -> None:
+        """Exact maximum, then minimum, of one cell (each also a feasible table)."""
         bounds = np.column_stack([self.lower, self.upper])
         for direction in (-1.0, 1.0):
-            if not open_cells()[cell]:
+            if not seen.open_cells()[cell]:
                 return
-            is_exact = exact_high if direction < 0 else exact_low
+            is_exact = seen.exact_high if direction < 0 else seen.exact_low
             if is_exact[cell]:
                 continue
             objective = np.zeros(len(self.lower))
             objective[cell] = direction
             point = self._solve(objective, bounds, allow_unbounded=direction < 0)
             if point is None:
-                seen_high[cell] = np.inf
+                seen.high[cell] = np.inf
             else:
-                absorb(point)
-                if direction < 0:
-                    seen_high[cell] = max(seen_high[cell], point[cell])
-                else:
-                    seen_low[cell] = min(seen_low[cell], point[cell])
+                seen.absorb(point)
             is_exact[cell] = True
 
     def _solve(
@@ -467,6 +467,43 @@ class _ComponentProblem:
 
 
 _SWEEP_ROUNDS = 40
+
+
+class _Seen:
+    """What the LPs solved so far say about each cell of a component.
+
+    ``low``/``high`` are the extremes seen in feasible tables (so the true interval contains
+    them); a side is exact once an LP optimised it or it reached a valid outer bound.
+    """
+
+    def __init__(
+        self,
+        outer_lower: np.ndarray,
+        outer_upper: np.ndarray,
+        required: float | None,
+        wanted: np.ndarray,
+    ) -> None:
+        self.outer_lower, self.outer_upper = outer_lower, outer_upper
+        self.required, self.wanted = required, wanted
+        self.exact_low = outer_upper - outer_lower <= _TOLERANCE
+        self.exact_high = self.exact_low.copy()
+        self.low = np.where(self.exact_low, outer_lower, np.inf)
+        self.high = np.where(self.exact_high, outer_upper, -np.inf)
+
+    def open_cells(self) -> np.ndarray:
+        """Wanted cells not yet proven wide enough and not yet known exactly."""
+        unresolved = self.wanted & ~(self.exact_low & self.exact_high)
+        if self.required is not None:
+            unresolved &= ~(self.high - self.low >= self.required - _TOLERANCE)
+        return unresolved
+
+    def absorb(self, point: np.ndarray) -> None:
+        """Take in one feasible table."""
+        np.minimum(self.low, point, out=self.low)
+        np.maximum(self.high, point, out=self.high)
+        self.exact_low |= self.low <= self.outer_lower + _TOLERANCE
+        finite = np.isfinite(self.outer_upper)
+        self.exact_high |= finite & (self.high >= self.outer_upper - _TOLERANCE)
 
 
 def _finite_cap(
@@ -537,7 +574,7 @@ def feasible_intervals(
     structure = additive_structure(protected_cells, dimensions=dimensions, hierarchies=hierarchies)
     values = published_values(protected_cells, count)
     lower, upper = published_knowledge(values, rounding_base=rounding_base, threshold=threshold)
-    bounds = attack(structure, lower, upper)
+    bounds = attack(structure, lower, upper, targets=np.flatnonzero(np.isnan(values)))
     suppressed = np.isnan(values[bounds.positions])
     positions = bounds.positions[suppressed]
     frame = structure.keys.iloc[positions].reset_index(drop=True)
@@ -631,48 +668,91 @@ def _narrow_cells(
     """Suppressed cells whose feasible interval is narrower than the protection.
 
     With rounding, the attacker's LP has a variable for every published cell. It is first cut
-    through one table that agrees with everything published (the LP then only has the
-    suppressed cells as variables, and an interval found there is inside the true one); only
-    the cells still narrow there are solved in the full problem.
+    through one table that agrees with everything published (fixing the published cells
+    there gives an interval inside the true one, so a cell wide there is safe); suspects get
+    the rounding slack back on the cells around them (one, then two relations away), and only
+    cells still narrow are solved in the full problem.
     """
     lower, upper = published_knowledge(
         values, rounding_base=rule.rounding_base, threshold=rule.threshold
     )
-    rounded = bool(rule.rounding_base and rule.rounding_base > 1)
-    slice_lower, slice_upper = (
-        _consistent_slice(structure, lower, upper, values) if rounded else (lower, upper)
-    )
-    bounds = attack(structure, slice_lower, slice_upper, required_width=rule.protection)
+    if not (rule.rounding_base and rule.rounding_base > 1):
+        return _as_list(attack(structure, lower, upper, required_width=rule.protection), rule)
+    fixed_lower, fixed_upper = _consistent_slice(structure, lower, upper, values)
+    suspects = np.flatnonzero(np.isnan(values))
+    for hops in (0, 1, 2):
+        near = _within_relations(structure, suspects, hops) & ~np.isnan(values)
+        screen = attack(
+            structure,
+            np.where(near, lower, fixed_lower),
+            np.where(near, upper, fixed_upper),
+            required_width=rule.protection,
+            targets=suspects,
+            exact_narrow=False,
+        )
+        wanted = np.isin(screen.positions, suspects)
+        suspects = screen.positions[wanted & (screen.width < rule.protection - _TOLERANCE)]
+        if len(suspects) == 0:
+            return []
+    full = attack(structure, lower, upper, required_width=rule.protection, targets=suspects)
+    return _as_list(full, rule, suspects)
+
+
+def _as_list(
+    bounds: CellBounds, rule: SmallCellRule, among: np.ndarray | None = None
+) -> list[tuple[int, float, float]]:
     narrow = bounds.width < rule.protection - _TOLERANCE
-    if rounded and narrow.any():
-        suspects = bounds.positions[narrow]
-        bounds = attack(structure, lower, upper, required_width=rule.protection, targets=suspects)
-        narrow = np.isin(bounds.positions, suspects) & (bounds.width < rule.protection - _TOLERANCE)
+    if among is not None:
+        narrow &= np.isin(bounds.positions, among)
     found = zip(bounds.positions[narrow], bounds.lower[narrow], bounds.upper[narrow], strict=True)
     return [(int(position), float(low), float(high)) for position, low, high in found]
+
+
+def _within_relations(structure: AdditiveStructure, cells: np.ndarray, hops: int) -> np.ndarray:
+    """Mask of the cells reachable from ``cells`` through at most ``hops`` relations."""
+    mask = np.zeros(structure.n_cells, dtype=bool)
+    mask[cells] = True
+    columns = sparse.csc_array(structure.matrix)
+    rows_of = sparse.csr_array(structure.matrix)
+    for _ in range(hops):
+        relations = np.unique(columns[:, np.flatnonzero(mask)].tocoo().row)
+        mask[np.unique(rows_of[relations].tocoo().col)] = True
+    return mask
 
 
 def _consistent_slice(
     structure: AdditiveStructure, lower: np.ndarray, upper: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fix every published cell at one value consistent with all published knowledge."""
+    """Fix every published cell at a value consistent with all published knowledge: the
+    consistent table closest (sum of absolute differences) to the published counts."""
     suppressed = np.isnan(values)
-    bounds = np.column_stack([lower, np.where(np.isinf(upper), None, upper)])
-    anchor = np.zeros(len(values))
-    for direction in (1.0, -1.0):
-        objective = np.where(suppressed, 0.0, direction)
-        result = linprog(
-            objective,
-            A_eq=structure.matrix,
-            b_eq=np.zeros(structure.matrix.shape[0]),
-            bounds=bounds,
-            method="highs",
+    published = np.flatnonzero(~suppressed)
+    n, k = len(values), len(published)
+    # Variables: the table x, then one distance d per published cell; |x - v| <= d.
+    pick = sparse.csr_array((np.ones(k), (np.arange(k), published)), shape=(k, n))
+    eye = sparse.identity(k, format="csr")
+    a_ub = sparse.vstack([sparse.hstack([pick, -eye]), sparse.hstack([-pick, -eye])])
+    b_ub = np.concatenate([values[published], -values[published]])
+    a_eq = sparse.hstack([structure.matrix, sparse.csr_array((structure.matrix.shape[0], k))])
+    bounds = np.vstack(
+        [
+            np.column_stack([lower, np.where(np.isinf(upper), None, upper)]),
+            np.column_stack([np.zeros(k), np.full(k, None)]),
+        ]
+    )
+    result = linprog(
+        np.concatenate([np.zeros(n), np.ones(k)]),
+        A_ub=a_ub.tocsc(),
+        b_ub=b_ub,
+        A_eq=a_eq.tocsc(),
+        b_eq=np.zeros(structure.matrix.shape[0]),
+        bounds=bounds,
+        method="highs",
+    )
+    if result.status != 0:
+        raise TableStructureError(
+            "the published counts contradict the table's additive relations under the "
+            f"rule's rounding and threshold ({result.message})"
         )
-        if result.status != 0:
-            raise TableStructureError(
-                "the published counts contradict the table's additive relations under the "
-                f"rule's rounding and threshold ({result.message})"
-            )
-        anchor += result.x / 2
-    fixed = np.where(suppressed, lower, anchor)
-    return fixed, np.where(suppressed, upper, anchor)
+    anchor = result.x[:n]
+    return np.where(suppressed, lower, anchor), np.where(suppressed, upper, anchor)

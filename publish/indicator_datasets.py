@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import calendar
-from dataclasses import asdict
 
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from publish.disclosure_gate import AggregateTable, check_disclosure
+from publish.disclosure_report import DisclosureReport
 from publish.package import DatasetPackage, FieldDoc
 from publish.small_cells import SUPPRESSED_MARKER, SmallCellRule, protect_table
 from warehouse.indicators import Indicator, read_indicator
@@ -29,20 +30,26 @@ def indicator_package(
     """Protect one indicator's values and describe them as a dataset."""
     rows = pd.DataFrame(read_indicator(engine, indicator.id))
     rows = rows[(rows["period"] >= periods[0]) & (rows["period"] <= periods[1])]
+    dimensions = ["territory_code", "period", "breakdown"]
+    hierarchies = _hierarchies(engine, rows, indicator)
+    derived = ["numerator", "value"] + ([] if _public_denominator(indicator) else ["denominator"])
     protected = protect_table(
-        rows,
-        count="units",
-        dimensions=["territory_code", "period", "breakdown"],
-        hierarchies=_hierarchies(engine, rows, indicator),
-        rule=rule,
-        derived=["numerator", "value"]
-        + ([] if _public_denominator(indicator) else ["denominator"]),
+        rows, count="units", dimensions=dimensions, hierarchies=hierarchies, rule=rule,
+        derived=derived,
     )
-    table = _published_columns(engine, protected.cells, indicator)
+    name = f"convive-{root[0]}-{indicator.id.replace('_', '-')}"
+    published = protected.for_publication()  # never the reasons: primary looks like secondary
+    # The last check before anything is written: the LP attacker on what will be published.
+    check_disclosure(aggregates={name: AggregateTable(
+        cells=published.drop(columns=["units_flag"]), count="units", dimensions=dimensions,
+        hierarchies=hierarchies, rule=rule, derived=derived,
+    )})
+    report = DisclosureReport(dataset=name, tables={name: protected.report})
+    table = _published_columns(engine, published, indicator)
     last_year, last_month = int(periods[1][:4]), int(periods[1][5:])
     end_day = calendar.monthrange(last_year, last_month)[1]
     return DatasetPackage(
-        name=f"convive-{root[0]}-{indicator.id.replace('_', '-')}",
+        name=name,
         title=f"{indicator.name_es} — {root[1]}",
         title_en=f"{indicator.name_en} — {root[1]}",
         description=_description(indicator, synthetic),
@@ -56,11 +63,8 @@ def indicator_package(
         synthetic=synthetic,
         table=table,
         fields=_fields(indicator),
-        disclosure={
-            **asdict(protected.report),
-            "cells_suppressed": protected.report.cells_suppressed,
-            "information_loss": round(protected.report.information_loss, 6),
-        },
+        disclosure=report.to_dict(),
+        disclosure_text=report.to_text(),
         sources=sources,
     )
 
@@ -97,7 +101,7 @@ def _published_columns(engine: Engine, cells: pd.DataFrame, indicator: Indicator
             "breakdown": cells["breakdown"],
             "numerator": cells["numerator"].round(6),
             "value": cells["value"].round(4),
-            "status": cells["suppression"].map(lambda s: SUPPRESSED_MARKER if s else ""),
+            "status": cells["units_flag"],
         }
     )
     if _public_denominator(indicator):

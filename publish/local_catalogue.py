@@ -23,15 +23,24 @@ from publish.dcat import (
     dataset_node,
 )
 from publish.package import DatasetPackage
-from publish.package_files import canonical_json, render_files
+from publish.package_files import RenderedFile, canonical_json, render_files
 
 KEEP_RELEASES = 2
 
 
 def write_catalogue(
-    packages: list[DatasetPackage], target: Path, publisher: Publisher, *, title: str
+    packages: list[DatasetPackage],
+    target: Path,
+    publisher: Publisher,
+    *,
+    title: str,
+    attachments: list[RenderedFile] = (),
 ) -> Path:
-    """Write every package and the catalogue under `target` atomically; return its index."""
+    """Write every package and the catalogue under `target` atomically; return its index.
+
+    `attachments` (e.g. the coordination report) are written at the top and linked from the
+    index page.
+    """
     target = Path(target)
     releases = target.parent / f".{target.name}-releases"
     releases.mkdir(parents=True, exist_ok=True)
@@ -57,7 +66,10 @@ def write_catalogue(
         document = catalogue_document(datasets, publisher, title=title, modified=modified)
         _write_bytes(build / "catalog.jsonld", canonical_json(document))
         _write_bytes(build / "catalog.ttl", catalogue_turtle(document))
-        _write_bytes(build / "index.html", _index(rows, title, publisher, modified).encode())
+        for attachment in attachments:
+            _write_bytes(build / attachment.file_name, attachment.content)
+        index = _index(rows, title, publisher, modified, attachments)
+        _write_bytes(build / "index.html", index.encode())
         final = releases / _digest(build)
         if final.exists():
             shutil.rmtree(build)
@@ -87,12 +99,13 @@ def _write_bytes(path: Path, content: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _index(rows: list[dict], title: str, publisher: Publisher, modified: str) -> str:
+def _index(rows: list[dict], title: str, publisher: Publisher, modified: str,
+           attachments: list[RenderedFile]) -> str:
     environment = Environment(
         loader=PackageLoader("publish", "templates"), autoescape=select_autoescape()
     )
     return environment.get_template("index.html.j2").render(
-        rows=rows, title=title, publisher=publisher, modified=modified
+        rows=rows, title=title, publisher=publisher, modified=modified, attachments=attachments
     )
 
 

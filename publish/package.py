@@ -45,3 +45,4 @@ class DatasetPackage:
     fields: list[FieldDoc]
     disclosure: dict
     sources: list[str] = field(default_factory=list)
+    disclosure_text: str = ""  # the disclosure report for people (Spanish / English)

@@ -29,13 +29,14 @@ class RenderedFile:
 
     @property
     def distribution(self) -> Distribution:
-        """The DCAT description of this file (size and SHA-256 of the bytes)."""
+        """The DCAT description of this file (size and checksums of the bytes)."""
         return Distribution(
             file_name=self.file_name,
             title=self.title,
             media_type=self.media_type,
             size=len(self.content),
             sha256=hashlib.sha256(self.content).hexdigest(),
+            sha1=hashlib.sha1(self.content).hexdigest(),  # what DCAT-AP-ES's spdx:checksum wants
         )
 
 
@@ -78,5 +79,11 @@ def render_files(package: DatasetPackage) -> list[RenderedFile]:
             "Informe de control de revelación",
             "application/json",
             canonical_json(package.disclosure),
+        ),
+        RenderedFile(
+            "informe-revelacion.txt",
+            "Informe de control de revelación (texto)",
+            "text/plain",
+            package.disclosure_text.encode("utf-8"),
         ),
     ]

@@ -139,14 +139,19 @@ def protect_table(
     hierarchies: Mapping[str, Mapping[str, str]],
     rule: SmallCellRule,
     derived: Sequence[str] = (),
+    method: str = "hypercube",
 ) -> ProtectedTable:
     """Apply primary and secondary suppression (and rounding) to a long aggregate table.
 
     ``cells`` has one row per cell, identified by ``dimensions``; ``count`` is a non-negative
     integer; ``hierarchies[dim]`` maps a child value to its parent value, and each parent row
     must equal the sum of its children. ``derived`` columns (e.g. a rate) are blanked wherever
-    the count is. Raises ``TableStructureError`` naming the row and rule on bad input.
+    the count is. ``method="lp"`` skips the hypercubes and protects every cell the audit
+    finds with the LP pattern (slower on large tables). Raises ``TableStructureError`` naming
+    the row and rule on bad input.
     """
+    if method not in ("hypercube", "lp"):
+        raise ValueError(f"method must be 'hypercube' or 'lp', got {method!r}")
     counts = _checked_counts(cells, count, derived)
     structure = additive_structure(cells, dimensions=dimensions, hierarchies=hierarchies)
     check_additive(structure, counts)
@@ -154,7 +159,7 @@ def protect_table(
     suppressed = primary.copy()
     grid = _Grid.build(structure, list(dimensions), hierarchies)
     certified = np.zeros(len(counts))
-    if grid is not None:
+    if grid is not None and method == "hypercube":
         search = _HypercubeSearch(grid, structure, counts, suppressed, certified, rule.protection)
         search.protect_all()
     rounds, solves = _audit_and_repair(structure, grid, counts, suppressed, primary, rule)

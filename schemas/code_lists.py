@@ -15,6 +15,19 @@ INCIDENT_CATEGORIES: dict[str, dict[str, str]] = {
     "extortion": {"es": "Extorsión", "en": "Extortion"},
     "drug_offence": {"es": "Tráfico de drogas", "en": "Drug offences"},
     "other": {"es": "Otros", "en": "Other"},
+    # Added for the Spanish Ministry of Interior balance and the Colombian municipal table,
+    # whose typologies are coarser or finer than the municipal police labels above.
+    "attempted_homicide": {"es": "Homicidio en grado de tentativa", "en": "Attempted homicide"},
+    "kidnapping": {"es": "Secuestro", "en": "Kidnapping"},
+    "robbery": {"es": "Robo con violencia o intimidación", "en": "Robbery"},
+    "burglary": {
+        "es": "Robo con fuerza en domicilios, establecimientos y otras instalaciones",
+        "en": "Burglary (homes, businesses and other premises)",
+    },
+    "theft": {"es": "Hurto", "en": "Theft"},
+    "theft_business": {"es": "Hurto a comercio", "en": "Theft from businesses"},
+    "cyber_fraud": {"es": "Estafa informática", "en": "Computer fraud"},
+    "cybercrime": {"es": "Otros ciberdelitos", "en": "Other cybercrime"},
 }
 
 # Categories that are never published at record level, only as protected aggregates.
@@ -45,6 +58,7 @@ REFERRAL_SOURCES: dict[str, str] = {
     "health": "Salud / Health services",
     "self": "Iniciativa propia / Self-referral",
     "other": "Otra / Other",
+    "unknown": "Desconocida / Unknown (counts published without a referral source)",
 }
 
 INTERVENTION_TYPES: dict[str, str] = {
@@ -53,6 +67,15 @@ INTERVENTION_TYPES: dict[str, str] = {
     "domestic_violence_support": "Atención violencia intrafamiliar / Domestic violence support",
     "economic_support": "Apoyo económico / Economic support",
     "other": "Otra / Other",
+    "shelter": "Alojamiento de emergencia / Emergency shelter",
+}
+
+# Why a published figure is absent. Null in a `figure_status` column means "as published".
+# Listed from the most to the least severe: a row with several absent figures gets the first.
+FIGURE_STATUSES: dict[str, str] = {
+    "suppressed": "Suprimida por confidencialidad / Suppressed (disclosure control)",
+    "missing": "No disponible / Missing in the source",
+    "not_applicable": "No aplica / Not applicable",
 }
 
 TERRITORY_LEVELS: tuple[str, ...] = (

@@ -16,6 +16,10 @@ from collections.abc import Iterable
 SECRET_ENV = "CONVIVE_PSEUDONYM_KEY"
 # Only the demo may run on this key; publishing refuses it elsewhere.
 DEMO_SECRET = "convive-demo-key-not-secret"
+# A value already replaced by its pseudonym (in quarantine, and in files exported from it for
+# correction) carries this prefix, so that ingesting it again keeps the key instead of hashing
+# the hash.
+PSEUDONYM_PREFIX = "pseudonym:"
 
 
 class PseudonymKeyError(RuntimeError):
@@ -44,12 +48,16 @@ def pseudonymise(values: Iterable[str | None], secret: bytes) -> list[str | None
     """Replace each identifier by its HMAC-SHA256 pseudonym (hex, 32 chars); None stays None.
 
     Identifiers are normalised (trimmed, upper-cased) first so that the same document number
-    written two ways by two institutions still links.
+    written two ways by two institutions still links. A value marked with PSEUDONYM_PREFIX is
+    already a pseudonym and is kept as it is.
     """
     out: list[str | None] = []
     for value in values:
         if value is None or not str(value).strip():
             out.append(None)
+            continue
+        if str(value).startswith(PSEUDONYM_PREFIX):
+            out.append(str(value).removeprefix(PSEUDONYM_PREFIX))
             continue
         normalised = str(value).strip().upper().encode()
         out.append(hmac.new(secret, normalised, hashlib.sha256).hexdigest()[:32])

@@ -6,17 +6,17 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
 
-from warehouse.tables import metadata
+from warehouse.schema_migrations import upgrade_warehouse
 
 
-def open_warehouse(url: str) -> Engine:
-    """Open (and create if needed) the warehouse at `url` with every table in place."""
+def create_warehouse_engine(url: str) -> Engine:
+    """An engine for `url`, schema untouched (DuckDB: the file's folder is created)."""
     if url.startswith("duckdb:///"):
         path = url.removeprefix("duckdb:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # DuckDB must not try to download extensions: there is no network at run time.
-        engine = create_engine(
+        return create_engine(
             url,
             connect_args={
                 "config": {
@@ -25,9 +25,13 @@ def open_warehouse(url: str) -> Engine:
                 }
             },
         )
-    else:
-        engine = create_engine(url)
-    metadata.create_all(engine)
+    return create_engine(url)
+
+
+def open_warehouse(url: str) -> Engine:
+    """Open (and create if needed) the warehouse at `url`, upgraded to the newest schema."""
+    engine = create_warehouse_engine(url)
+    upgrade_warehouse(engine)
     return engine
 
 

@@ -1,26 +1,35 @@
 """The indicator catalogue (data in indicators.toml) and its computation in the warehouse.
 
-Each indicator's SQL gives leaf-territory rows; this module stages the periods to compute,
-rolls results up the territory hierarchy, adds the breakdown total and derives the value.
-Only the periods asked for are replaced, in one transaction.
+Each indicator's SQL gives the facts of leaf territories; warehouse.indicator_sql wraps it
+so that zero-filling, population denominators, the roll-up of the territory hierarchy, the
+breakdown total and the value all happen in the database, in one INSERT per indicator.
+Only the periods asked for are replaced, all indicators in one transaction.
 """
 
 from __future__ import annotations
 
-import calendar
+import dataclasses
 import tomllib
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text
+from sqlalchemy import Engine, bindparam, select
 
-from warehouse.tables import indicator_values, territories
+from warehouse import case_spells, indicator_inputs, indicator_sql, pupil_months
+from warehouse.indicator_periods import PROPAGATION_RULES, periods_to_recompute
+from warehouse.tables import FACT_TABLES, indicator_values
 
 CATALOGUE_FILE = Path(__file__).parent / "indicators.toml"
 SQL_DIR = Path(__file__).parent / "sql"
+# Days after a referral within which a social-services case counts as its intervention.
+DEFAULT_REFERRAL_WINDOW_DAYS = 30
+DEFAULT_CHRONIC_THRESHOLD = 0.10
+
+
+class CatalogueError(ValueError):
+    """The catalogue file has a missing, unknown or inconsistent entry (message names it)."""
 
 
 @dataclass(frozen=True)
@@ -31,179 +40,159 @@ class Indicator:
     name_es: str
     name_en: str
     definition: str
+    definition_en: str
     numerator: str
     denominator: str
     unit: str
     scale: float
     breakdown: str
+    denominator_kind: Literal["population", "count"]
+    min_denominator: float
     levels: tuple[str, ...]
     periodicity: str
     owner: str
     feeds: tuple[str, ...]
-    propagates: Literal["same", "year", "onwards"]
+    propagates: Mapping[str, str] = field(hash=False)
     disclosure: str
 
     @property
     def sql(self) -> str:
-        """The SQL that computes the indicator's leaf rows."""
+        """The SQL that aggregates the indicator's facts at leaf territories."""
         return (SQL_DIR / f"{self.id}.sql").read_text(encoding="utf-8")
+
+    @property
+    def cross_institution(self) -> bool:
+        """True when the indicator joins more than one institution's feed."""
+        return len(self.feeds) > 1
 
 
 def load_catalogue(path: Path = CATALOGUE_FILE) -> list[Indicator]:
-    """Read the catalogue file."""
+    """Read and check the catalogue file."""
     entries = tomllib.loads(path.read_text(encoding="utf-8"))["indicator"]
-    return [
-        Indicator(**{**e, "levels": tuple(e["levels"]), "feeds": tuple(e["feeds"])})
-        for e in entries
+    catalogue = []
+    fields = {f.name for f in dataclasses.fields(Indicator)}
+    for number, entry in enumerate(entries, start=1):
+        missing, unknown = sorted(fields - set(entry)), sorted(set(entry) - fields)
+        if missing or unknown:
+            raise CatalogueError(
+                f"{path}: indicator #{number} ({entry.get('id', 'no id')}): "
+                f"missing keys {missing}, unknown keys {unknown}"
+            )
+        indicator = Indicator(
+            **{
+                **entry,
+                "levels": tuple(entry["levels"]),
+                "feeds": tuple(entry["feeds"]),
+                "propagates": dict(entry["propagates"]),
+            }
+        )
+        _check(indicator, path)
+        catalogue.append(indicator)
+    ids = [i.id for i in catalogue]
+    if len(set(ids)) != len(ids):
+        raise CatalogueError(f"{path}: indicator ids repeat: {sorted(ids)}")
+    return catalogue
+
+
+def _check(indicator: Indicator, path: Path) -> None:
+    where = f"{path}: indicator {indicator.id!r}"
+    problems = []
+    if not (SQL_DIR / f"{indicator.id}.sql").is_file():
+        problems.append(f"no SQL file {SQL_DIR / (indicator.id + '.sql')}")
+    if indicator.breakdown not in indicator_inputs.BREAKDOWN_CODES:
+        problems.append(f"breakdown {indicator.breakdown!r} is not one of the code lists")
+    if indicator.denominator_kind not in ("population", "count"):
+        problems.append(f"denominator_kind {indicator.denominator_kind!r}")
+    if set(indicator.propagates) != set(indicator.feeds):
+        problems.append("propagates must name exactly the indicator's feeds")
+    problems += [f"unknown feed {f!r}" for f in indicator.feeds if f not in FACT_TABLES]
+    problems += [
+        f"unknown propagation rule {r!r}"
+        for r in indicator.propagates.values()
+        if r not in PROPAGATION_RULES
     ]
+    if problems:
+        raise CatalogueError(f"{where}: " + "; ".join(problems))
 
 
 def affected_periods(
-    indicator: Indicator, touched: Iterable[str], known: Iterable[str]
+    indicator: Indicator,
+    touched: Iterable[str] | Mapping[str, Iterable[str]],
+    known: Iterable[str],
+    *,
+    referral_window_days: int = DEFAULT_REFERRAL_WINDOW_DAYS,
 ) -> list[str]:
-    """The periods to recompute for `indicator` when a batch touched `touched`."""
-    touched, known = set(touched), sorted(set(known))
-    if not touched:
-        return []
-    if indicator.propagates == "same":
-        return sorted(touched & set(known) | touched)
-    first = min(touched)
-    if indicator.propagates == "onwards":
-        return [p for p in known if p >= first] or sorted(touched)
-    return sorted({p for p in known for t in touched if p >= t and p[:4] == t[:4]} | touched)
+    """The periods to recompute for `indicator` when batches touched `touched`.
+
+    Pass `touched` as feed -> periods for the least work; a plain set of periods is taken as
+    touched in every feed of the indicator.
+    """
+    return periods_to_recompute(
+        indicator.propagates, touched, known, referral_window_days=referral_window_days
+    )
 
 
 def compute_indicators(
     engine: Engine,
     catalogue: list[Indicator],
-    periods_by_indicator: dict[str, list[str]],
+    periods_by_indicator: Mapping[str, Iterable[str]],
     *,
-    chronic_threshold: float,
+    chronic_threshold: float = DEFAULT_CHRONIC_THRESHOLD,
+    referral_window_days: int = DEFAULT_REFERRAL_WINDOW_DAYS,
 ) -> dict[str, int]:
-    """Recompute each indicator for its periods; return rows written per indicator."""
+    """Recompute each indicator for its periods, in one transaction; rows written per id."""
+    todo = {
+        i.id: sorted(set(periods_by_indicator.get(i.id, ())))
+        for i in catalogue
+        if periods_by_indicator.get(i.id)
+    }
+    if not todo:
+        return {}
+    params = {"chronic_threshold": chronic_threshold, "referral_window_days": referral_window_days}
     written: dict[str, int] = {}
     with engine.begin() as conn:
-        _stage_leaves(conn)
-        for indicator in catalogue:
-            periods = periods_by_indicator.get(indicator.id, [])
-            if not periods:
-                continue
-            _stage_periods(conn, periods)
-            conn.execute(
-                indicator_values.delete().where(
-                    indicator_values.c.indicator_id == indicator.id,
-                    indicator_values.c.period.in_(periods),
-                )
+        indicator_inputs.tune_session(conn)
+        indicator_inputs.stage_territories(conn)
+        indicator_inputs.stage_codes(conn)
+        # Building blocks shared by several indicators, staged once for the periods of all.
+        pupil_periods = _periods_reading(pupil_months.PUPIL_MONTHS, catalogue, todo)
+        if pupil_periods:
+            pupil_months.stage_pupil_months(conn, pupil_periods, chronic_threshold)
+        spell_periods = _periods_reading(case_spells.CASE_SPELLS, catalogue, todo)
+        if spell_periods:
+            case_spells.stage_case_spells(
+                conn, spell_periods, referral_window_days, with_pupils=bool(pupil_periods)
             )
-            written[indicator.id] = _compute_one(conn, indicator, chronic_threshold)
-        conn.exec_driver_sql("DROP TABLE IF EXISTS calc_periods")
-        conn.exec_driver_sql("DROP TABLE IF EXISTS calc_leaves")
+        staged: list[str] = []
+        for indicator in catalogue:
+            if indicator.id not in todo:
+                continue
+            periods = todo[indicator.id]
+            if periods != staged:
+                indicator_inputs.stage_periods(conn, periods)
+                staged = periods
+            selected = (indicator_values.c.indicator_id == indicator.id) & (
+                indicator_values.c.period.in_(periods)
+            )
+            conn.execute(indicator_values.delete().where(selected))
+            written[indicator.id] = indicator_sql.insert_values(
+                conn,
+                indicator_id=indicator.id,
+                periods=periods,
+                facts_sql=indicator.sql,
+                breakdown=indicator.breakdown,
+                denominator_kind=indicator.denominator_kind,
+                scale=indicator.scale,
+                min_denominator=indicator.min_denominator,
+                levels=indicator.levels,
+                params=params,
+            )
+        indicator_inputs.drop_staged(conn)
     return written
 
 
-def _stage_leaves(conn: Connection) -> None:
-    conn.exec_driver_sql("DROP TABLE IF EXISTS calc_leaves")
-    conn.exec_driver_sql(
-        "CREATE TEMPORARY TABLE calc_leaves AS SELECT code FROM territories WHERE code NOT IN "
-        "(SELECT parent_code FROM territories WHERE parent_code IS NOT NULL)"
-    )
-
-
-def _stage_periods(conn: Connection, periods: list[str]) -> None:
-    conn.exec_driver_sql("DROP TABLE IF EXISTS calc_periods")
-    conn.exec_driver_sql(
-        "CREATE TEMPORARY TABLE calc_periods "
-        "(period VARCHAR, year INTEGER, period_start DATE, period_end DATE)"
-    )
-    rows = []
-    for period in periods:
-        year, month = int(period[:4]), int(period[5:7])
-        end = date(year, month, calendar.monthrange(year, month)[1])
-        rows.append({"period": period, "year": year, "start": date(year, month, 1), "end": end})
-    conn.execute(text("INSERT INTO calc_periods VALUES (:period, :year, :start, :end)"), rows)
-
-
-def _compute_one(conn: Connection, indicator: Indicator, chronic_threshold: float) -> int:
-    query = text(indicator.sql)
-    params = (
-        {"chronic_threshold": chronic_threshold} if ":chronic_threshold" in indicator.sql else {}
-    )
-    leaf_rows = [dict(r._mapping) for r in conn.execute(query, params)]
-    levels = {
-        r.code: (r.level, r.parent_code)
-        for r in conn.execute(
-            select(territories.c.code, territories.c.level, territories.c.parent_code)
-        )
-    }
-    cells = _roll_up(leaf_rows, levels)
-    if indicator.breakdown != "all":
-        cells = _with_breakdown_total(cells)
-    records = []
-    for (code, period, breakdown), (units, numerator, denominator) in sorted(cells.items()):
-        value = None
-        if numerator is not None and denominator:
-            value = numerator / denominator * indicator.scale
-        records.append(
-            {
-                "indicator_id": indicator.id,
-                "territory_code": code,
-                "territory_level": levels[code][0],
-                "period": period,
-                "breakdown": breakdown,
-                "units": units,
-                "numerator": numerator,
-                "denominator": denominator,
-                "value": value,
-            }
-        )
-    if records:
-        conn.execute(insert(indicator_values), records)
-    return len(records)
-
-
-Cell = tuple[str, str, str]
-Sums = tuple[float | None, float | None, float | None]
-
-
-def _add(a: Sums, b: Sums) -> Sums:
-    return tuple(None if x is None or y is None else x + y for x, y in zip(a, b, strict=True))  # type: ignore
-
-
-def _roll_up(rows: list[dict], levels: dict[str, tuple[str, str | None]]) -> dict[Cell, Sums]:
-    """Sum leaf cells into every ancestor territory (numerators and denominators add up)."""
-    cells: dict[Cell, Sums] = {}
-    for row in rows:
-        sums: Sums = (_num(row["units"]), _num(row["numerator"]), _num(row["denominator"]))
-        code = row["territory_code"]
-        while code is not None:
-            key = (code, row["period"], row["breakdown"])
-            cells[key] = _add(cells[key], sums) if key in cells else sums
-            code = levels[code][1]
-    return cells
-
-
-def _with_breakdown_total(cells: dict[Cell, Sums]) -> dict[Cell, Sums]:
-    """Add breakdown 'all' as the sum over the breakdown's categories.
-
-    Denominators (population) do not add over categories: the total keeps the category's.
-    """
-    totals: dict[Cell, Sums] = {}
-    for (code, period, _), (units, numerator, denominator) in cells.items():
-        key = (code, period, "all")
-        if key in totals:
-            t_units, t_num, _ = totals[key]
-            totals[key] = (_sum(t_units, units), _sum(t_num, numerator), denominator)
-        else:
-            totals[key] = (units, numerator, denominator)
-    return {**cells, **totals}
-
-
-def _sum(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a + b
-
-
-def _num(value) -> float | None:
-    return None if value is None else float(value)
+def _periods_reading(table: str, catalogue: list[Indicator], todo: dict[str, list[str]]) -> set:
+    return {p for i in catalogue if i.id in todo and table in i.sql for p in todo[i.id]}
 
 
 def read_indicator(engine: Engine, indicator_id: str) -> list[dict]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Engine, Table, insert, select, text
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text
 
 from warehouse.tables import FACT_TABLES, PERIOD_SOURCE, load_ledger, quarantine
 
@@ -58,29 +58,45 @@ class BatchLoader:
     """
 
     def __init__(
-        self, engine: Engine, *, feed: str, source: str, file_name: str, content_hash: str
+        self,
+        engine: Engine,
+        *,
+        feed: str,
+        source: str,
+        file_name: str,
+        content_hash: str,
+        replace_periods: bool = True,
     ) -> None:
         self.engine, self.table = engine, FACT_TABLES[feed]
         self.result = LoadResult(
             batch_id=batch_id_for(source, content_hash), feed=feed, skipped=False
         )
         self.source, self.file_name, self.content_hash = source, file_name, content_hash
-        self._stage = f"stage_{feed}"
+        self._periods: set[str] = set()
+        # False for corrected rows re-ingested from quarantine: they complete their periods.
+        self._replace = replace_periods
         self._conn: Connection | None = None
+
+    @property
+    def connection(self) -> Connection:
+        """The load's connection: work done on it commits or rolls back with the load."""
+        return self._conn
 
     def __enter__(self) -> BatchLoader:
         self._conn = self.engine.connect()
         self._transaction = self._conn.begin()
-        self._conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {self._stage} AS SELECT * FROM {self.table.name} WHERE 1=0"
-        )
         return self
 
     def add(self, rows: pa.Table, quarantined: Iterable[Mapping], rows_read: int) -> None:
-        """Stage valid canonical rows and record quarantined ones (source_row, raw, reasons)."""
+        """Insert valid canonical rows and record quarantined ones (source_row, raw, reasons).
+
+        Rows go straight into the fact table inside the open transaction (no staging copy);
+        the older rows of the periods they touch are deleted when the load completes.
+        """
         rows = self._with_batch_columns(rows)
         if rows.num_rows:
-            _bulk_insert(self._conn, self._stage, rows)
+            _bulk_insert(self._conn, self.table.name, rows)
+            self._periods.update(pc.unique(rows["period"]).to_pylist())
         entries = [
             {
                 "batch_id": self.result.batch_id,
@@ -99,13 +115,22 @@ class BatchLoader:
 
     def __exit__(self, kind, error, trace) -> None:
         try:
-            if error is None:
+            if error is None and self._already_loaded():
+                # The same content again: nothing may change (not even the ledger).
+                self._transaction.rollback()
+                self.result.skipped = True
+                self.result.rows_loaded = self.result.rows_quarantined = 0
+            elif error is None:
                 self._replace_periods()
                 self._transaction.commit()
             else:
                 self._transaction.rollback()
         finally:
             self._conn.close()
+
+    def _already_loaded(self) -> bool:
+        query = select(load_ledger.c.batch_id).where(load_ledger.c.batch_id == self.result.batch_id)
+        return self._conn.execute(query).first() is not None
 
     def _with_batch_columns(self, rows: pa.Table) -> pa.Table:
         date_column = PERIOD_SOURCE[self.result.feed]
@@ -119,22 +144,23 @@ class BatchLoader:
         return rows.select([c.name for c in self.table.columns])
 
     def _replace_periods(self) -> None:
-        conn, name, stage = self._conn, self.table.name, self._stage
-        periods = [
-            r[0]
-            for r in conn.exec_driver_sql(f"SELECT DISTINCT period FROM {stage} ORDER BY period")
-        ]
+        conn, name = self._conn, self.table.name
+        periods = sorted(self._periods)
         # A revised file for a period replaces that period for its source, nothing else.
-        conn.execute(
-            text(
-                f"DELETE FROM {name} WHERE source = :source AND period IN "
-                f"(SELECT DISTINCT period FROM {stage})"
-            ),
-            {"source": self.source},
-        )
-        conn.exec_driver_sql(f"INSERT INTO {name} SELECT * FROM {stage}")
-        conn.exec_driver_sql(f"DROP TABLE {stage}")
+        if periods and self._replace:
+            conn.execute(
+                text(
+                    f"DELETE FROM {name} WHERE source = :source AND batch_id <> :batch "
+                    "AND period IN :periods"
+                ).bindparams(bindparam("periods", expanding=True)),
+                {"source": self.source, "batch": self.result.batch_id, "periods": periods},
+            )
         self.result.periods = periods
+        if conn.dialect.name == "postgresql" and self.result.rows_loaded:
+            # Fresh statistics now, not whenever autovacuum gets round to it: the indicator
+            # queries that follow filter on the new periods, which stale statistics think
+            # empty (and then plan nested loops over a month of rows).
+            conn.exec_driver_sql(f"ANALYZE {name}")
         conn.execute(
             insert(load_ledger).values(
                 batch_id=self.result.batch_id,

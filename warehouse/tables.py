@@ -1,4 +1,8 @@
-"""Warehouse tables in SQLAlchemy Core (defined in code: reflection fails on DuckDB 2.0)."""
+"""Warehouse tables in SQLAlchemy Core (defined in code: reflection fails on DuckDB 2.0).
+
+The schema of a database is created and upgraded by the Alembic revisions in
+`warehouse/migrations`; this module is the model they must match (a test checks it).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Double,
+    Index,
     Integer,
     MetaData,
     String,
@@ -95,6 +100,17 @@ school_absence = Table(
     *_fact_columns(),
 )
 
+# PostgreSQL reads a period or a person's cases through these indexes (incremental recompute,
+# period replacement, cross-institution joins). DuckDB's zone maps do that job without the
+# insert cost of an ART index, so the indexes exist on PostgreSQL only.
+for _table in (police_incidents, social_cases, school_absence):
+    Index(f"ix_{_table.name}_period_source", _table.c.period, _table.c.source).ddl_if(
+        dialect="postgresql"
+    )
+Index("ix_social_cases_person_key", social_cases.c.person_key).ddl_if(dialect="postgresql")
+# Cases still open after a date: open cases at a month's end, intervention spells.
+Index("ix_social_cases_closed_date", social_cases.c.closed_date).ddl_if(dialect="postgresql")
+
 FACT_TABLES: dict[str, Table] = {
     "police_incidents": police_incidents,
     "social_cases": social_cases,
@@ -145,6 +161,8 @@ indicator_values = Table(
     Column("numerator", Double),
     Column("denominator", Double),
     Column("value", Double),
+    # Why a value is missing: no_denominator, small_denominator or small_population.
+    Column("flags", String),
 )
 
 # Code lists copied from `schemas` so that indicator SQL can cross-join every category.

@@ -83,3 +83,19 @@ def test_failure_inside_a_load_leaves_nothing(engine):
         pass
     assert _by_period(engine) == {"2021-01": 1}
     assert find_loaded(engine, "police_incidents", "src", "c" * 64) is None
+
+
+def test_the_same_batch_twice_changes_nothing_the_second_time(engine):
+    first = _load(engine, "a" * 64, _incidents(["1", "2"], 1))
+    again = _load(
+        engine,
+        "a" * 64,
+        _incidents(["1", "2", "3"], 1),
+        quarantined=[{"source_row": 4, "raw": "{}", "reasons": ["x: bad"]}],
+    )
+    assert (first.skipped, again.skipped) == (False, True)
+    assert (again.rows_loaded, again.rows_quarantined, again.periods) == (0, 0, [])
+    assert _by_period(engine) == {"2021-01": 2}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM load_ledger")).scalar() == 1
+        assert conn.execute(text("SELECT COUNT(*) FROM quarantine")).scalar() == 0

@@ -1,0 +1,153 @@
+"""Tables staged for one computation of indicators: territories, categories, periods.
+
+compute_indicators stages them once per transaction as temporary tables, which every
+indicator's SQL may read: calc_leaves (leaf territories), calc_ancestors (each leaf with
+itself and every ancestor, and their level), calc_codes (each breakdown's categories) and
+calc_periods (the months computed, with their dates and compared months). The building
+blocks of the cross-institution indicators are staged by warehouse.pupil_months and
+warehouse.case_spells.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from datetime import date
+
+from sqlalchemy import Connection, select, text
+
+from schemas.code_lists import INCIDENT_CATEGORIES, INTERVENTION_TYPES, REFERRAL_SOURCES
+from warehouse.indicator_periods import shift_period
+from warehouse.tables import territories
+
+# Breakdown name in the catalogue -> its categories. 'all' has a single category: 'all'.
+BREAKDOWN_CODES: dict[str, tuple[str, ...]] = {
+    "all": ("all",),
+    "category": tuple(sorted(INCIDENT_CATEGORIES)),
+    "intervention_type": tuple(sorted(INTERVENTION_TYPES)),
+    "referral_source": tuple(sorted(REFERRAL_SOURCES)),
+}
+
+
+# Memory for each sort or hash of the computing transaction on PostgreSQL. The default
+# (4 MB) sends the school-year windows and person groupings of millions of rows to disk.
+POSTGRES_WORK_MEM = "256MB"
+
+
+def tune_session(conn: Connection) -> None:
+    """Settings for this transaction only (SET LOCAL ends with it).
+
+    On PostgreSQL: more memory per sort, and no JIT compilation, which costs 15-130 ms per
+    statement and repays it only on scans far longer than an incremental update's.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{POSTGRES_WORK_MEM}'")
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
+
+class TerritoryHierarchyError(ValueError):
+    """The territories table does not form a tree (unknown parent, or a cycle)."""
+
+
+def stage_territories(conn: Connection) -> None:
+    """Stage leaf territories and each leaf's ancestors (itself included) with their level."""
+    rows = conn.execute(select(territories.c.code, territories.c.level, territories.c.parent_code))
+    levels: dict[str, str] = {}
+    parents: dict[str, str | None] = {}
+    for code, level, parent in rows:
+        levels[code], parents[code] = level, parent
+    has_children = {p for p in parents.values() if p is not None}
+    ancestors = []
+    for leaf in sorted(set(parents) - has_children):
+        for code in _lineage(leaf, parents):
+            ancestors.append({"leaf_code": leaf, "code": code, "level": levels[code]})
+    create_staged(conn, "calc_ancestors", "leaf_code VARCHAR, code VARCHAR, level VARCHAR")
+    if ancestors:
+        conn.execute(
+            text("INSERT INTO calc_ancestors VALUES (:leaf_code, :code, :level)"), ancestors
+        )
+    create_staged(conn, "calc_leaves", "code VARCHAR")
+    conn.exec_driver_sql("INSERT INTO calc_leaves SELECT DISTINCT leaf_code FROM calc_ancestors")
+
+
+def _lineage(leaf: str, parents: dict[str, str | None]) -> list[str]:
+    chain, code = [], leaf
+    while code is not None:
+        if code not in parents:
+            raise TerritoryHierarchyError(
+                f"territories: {chain[-1]!r} has parent_code {code!r}, which is not a territory"
+            )
+        if code in chain:
+            raise TerritoryHierarchyError(f"territories: parent_code loops through {code!r}")
+        chain.append(code)
+        code = parents[code]
+    return chain
+
+
+def stage_codes(conn: Connection) -> None:
+    """Stage every breakdown's categories (from the canonical code lists in `schemas`)."""
+    create_staged(conn, "calc_codes", "list VARCHAR, code VARCHAR")
+    rows = [{"list": name, "code": c} for name, codes in BREAKDOWN_CODES.items() for c in codes]
+    conn.execute(text("INSERT INTO calc_codes VALUES (:list, :code)"), rows)
+
+
+def stage_periods(conn: Connection, periods: Iterable[str]) -> None:
+    """Stage the months to compute, with their dates and the months they compare against."""
+    create_staged(
+        conn,
+        "calc_periods",
+        "period VARCHAR, year INTEGER, period_start DATE, period_end DATE, "
+        "previous_period VARCHAR, year_earlier_period VARCHAR",
+    )
+    rows = []
+    for period in sorted(set(periods)):
+        year, month = int(period[:4]), int(period[5:7])
+        rows.append(
+            {
+                "period": period,
+                "year": year,
+                "start": date(year, month, 1),
+                "end": date(year, month, calendar.monthrange(year, month)[1]),
+                "previous": shift_period(period, -1),
+                "year_earlier": shift_period(period, -12),
+            }
+        )
+    conn.execute(
+        text(
+            "INSERT INTO calc_periods VALUES "
+            "(:period, :year, :start, :end, :previous, :year_earlier)"
+        ),
+        rows,
+    )
+    analyze_staged(conn, "calc_periods")
+
+
+STAGED_TABLES = (
+    "calc_periods",
+    "calc_leaves",
+    "calc_ancestors",
+    "calc_codes",
+    "calc_persons",
+    "calc_pupil_months",
+    "calc_case_spells",
+)
+
+
+def drop_staged(conn: Connection) -> None:
+    """Drop every staged table (they are temporary; this frees them before commit)."""
+    for name in STAGED_TABLES:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def create_staged(conn: Connection, name: str, columns: str) -> None:
+    """(Re)create an empty temporary table."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({columns})")
+
+
+def analyze_staged(conn: Connection, name: str) -> None:
+    """Give PostgreSQL statistics on a staged table (a no-op on DuckDB)."""
+    # PostgreSQL never analyses temporary tables by itself; without statistics it guesses
+    # their size and may pick nested loops over millions of rows.
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {name}")

@@ -1,0 +1,6 @@
+-- Police incidents involving a minor (records x count) per leaf territory, month and category.
+SELECT territory_code, period, category AS breakdown,
+       SUM("count") AS units, SUM("count") AS numerator
+FROM police_incidents
+WHERE period IN :periods AND minor_involved
+GROUP BY territory_code, period, category

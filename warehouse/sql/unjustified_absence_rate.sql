@@ -1,0 +1,7 @@
+-- Unjustified absent sessions over possible sessions, per territory of the school and month.
+SELECT territory_code, period, 'all' AS breakdown,
+       SUM(enrolments) AS units, SUM(unjustified_sessions) AS numerator,
+       SUM(possible_sessions) AS denominator
+FROM school_absence
+WHERE period IN :periods
+GROUP BY territory_code, period
