@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["ingest.py", "disclosure.py"]
+BENCHES = ["ingest.py", "disclosure.py", "warehouse.py", "latency.py"]
 
 
 def main() -> int:

@@ -321,7 +321,7 @@ def _orchestration_environment(config) -> None:
 def serve(
     config_path: Path = typer.Option(Path("convive.toml"), "--config", help="convive.toml"),
     window: float = typer.Option(10.0, help="seconds of loads that share one indicator run"),
-    partition_mb: int = typer.Option(256, help="check larger files in parts on Dask (0: never)"),
+    partition_mb: float = typer.Option(256, help="check larger files in parts on Dask (0: never)"),
     limit: int = typer.Option(4, help="flow runs at once in this process"),
     portal_slots: int = typer.Option(1, help="CKAN publications at once, over all machines"),
     watch: bool = typer.Option(True, "--watch/--no-watch", help="also watch the inboxes"),

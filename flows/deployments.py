@@ -44,7 +44,7 @@ class ServeOptions:
     """How the chain is served."""
 
     window_seconds: float = 10.0  # loads within this window share one indicator run
-    partition_mb: int = 256  # files above this are checked in parts on Dask (0: never)
+    partition_mb: float = 256  # files above this are checked in parts on Dask (0: never)
     limit: int = 4  # flow runs at once in this process
     portal_slots: int = 1  # CKAN publications at once, over every machine
     demo: bool = False  # allow the well-known demo pseudonymisation key

@@ -87,7 +87,7 @@ def resolved_profile(profile: SourceProfile, source: Path) -> SourceProfile:
     return profile.model_copy(update={"read": fixed})
 
 
-def partitions_for(config: Config, feed: str, source: Path, partition_mb: int) -> int:
+def partitions_for(config: Config, feed: str, source: Path, partition_mb: float) -> int:
     """How many parts to check `source` in: 1 unless it is over `partition_mb` and cuttable."""
     if partition_mb <= 0 or source.stat().st_size <= partition_mb * MB:
         return 1

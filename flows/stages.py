@@ -127,7 +127,7 @@ def _ingest_run_name() -> str:
 
 @flow(name="convive-ingest", flow_run_name=_ingest_run_name, persist_result=False)
 def ingest_stage(
-    config_path: str, feed: str, file: str = "", partition_mb: int = 0, demo: bool = False
+    config_path: str, feed: str, file: str = "", partition_mb: float = 0, demo: bool = False
 ) -> dict[str, Any]:
     """Load one file of one feed (its configured path when `file` is empty), then say so.
 
@@ -135,13 +135,18 @@ def ingest_stage(
     The batch is announced (`convive.feed.loaded`) unless indicators already include it, so
     a re-run after a crash between loading and announcing still moves the chain on.
     """
-    from flows.partitions import ingest_partitioned, partitions_for
-
     config = load_config(config_path)
     source = Path(file) if file else config.path(feed_named(config, feed).path)
     prepare_if_missing_task(config_path)
-    parts = partitions_for(config, feed, source, partition_mb)
+    parts = 1
+    if partition_mb and source.stat().st_size > partition_mb * (1 << 20):
+        # Imported only for large files: it brings Dask in.
+        from flows.partitions import partitions_for
+
+        parts = partitions_for(config, feed, source, partition_mb)
     if parts > 1:
+        from flows.partitions import ingest_partitioned
+
         report = ingest_partitioned(config_path, feed, str(source), parts, demo)
     else:
         report = ingest_file_task(config_path, feed, str(source), demo)
@@ -243,10 +248,21 @@ def indicators_stage(config_path: str, after_batch: str = "") -> dict[str, Any]:
         )
         written = compute_task(config_path, batch_ids, periods)
         mark_indicated_task(config_path, batch_ids)
-    owed = batches_to_publish_task(config_path)
-    if owed:
-        events.emit_indicators_updated(events.instance_name(config.project.name), owed, periods)
+    if pending or _rerun_or_by_hand(after_batch):
+        # A re-run (after a crash between marking and announcing) or a run started by hand
+        # announces whatever is owed; a triggered run that found nothing leaves it to the
+        # run that computed it, which announced it already.
+        owed = batches_to_publish_task(config_path)
+        if owed:
+            instance = events.instance_name(config.project.name)
+            events.emit_indicators_updated(instance, owed, periods)
     return {"batches": batch_ids, "periods": periods, "rows": written}
+
+
+def _rerun_or_by_hand(after_batch: str) -> bool:
+    from prefect.runtime import flow_run
+
+    return flow_run.run_count > 1 or not after_batch
 
 
 # -- quality gate and publication -----------------------------------------------------------

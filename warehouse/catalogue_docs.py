@@ -27,7 +27,7 @@ _RULES = {
     "same_month_next_year": "that month and the same month a year later",
     "rest_of_year": "that month and the later months of its year (school year to date)",
     "onwards": "that month and every later one",
-    "onwards_from_window": "every month from the first whose referral window reaches it, onwards",
+    "onwards_from_window": "every month from the one N days before it began, onwards",
 }
 
 _INTRO = f"""# Indicator catalogue

@@ -8,11 +8,8 @@ touched ones. The rules are named in the catalogue (`propagates`, one per feed).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
-
-# Whatever the month, a window of N days reaches at most ceil(N / 28) months ahead.
-_SHORTEST_MONTH_DAYS = 28
+from datetime import date, timedelta
 
 
 def shift_period(period: str, months: int) -> str:
@@ -43,9 +40,10 @@ def _onwards(touched: set[str], known: list[str], window_days: int) -> set[str]:
 
 
 def _onwards_from_window(touched: set[str], known: list[str], window_days: int) -> set[str]:
-    # A referral made up to `window_days` before a touched month can look into it.
-    months_back = math.ceil(max(window_days, 0) / _SHORTEST_MONTH_DAYS)
-    first = shift_period(min(touched), -months_back)
+    # A referral made up to `window_days` before a touched month's first day can look into it.
+    earliest = min(touched)
+    day = date(int(earliest[:4]), int(earliest[5:7]), 1) - timedelta(days=max(window_days, 0))
+    first = f"{day.year:04d}-{day.month:02d}"
     return touched | {k for k in known if k >= first}
 
 

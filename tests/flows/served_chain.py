@@ -325,8 +325,8 @@ def published_batches(config_path: Path) -> dict[str, float]:
     return {batch: at.timestamp() for batch, at in rows}
 
 
-def flow_runs(server: PrefectServer, flow_name: str, deployment_name: str) -> list:
-    """Every run of a deployment, oldest first."""
+def flow_runs(server: PrefectServer, flow_name: str, deployment_name: str | None) -> list:
+    """Every run of a flow's deployment (None: of the flow), oldest first."""
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -339,11 +339,14 @@ def flow_runs(server: PrefectServer, flow_name: str, deployment_name: str) -> li
 
     async def read() -> list:
         async with get_client() as client:
+            deployments = (
+                DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name]))
+                if deployment_name
+                else None
+            )
             runs = await client.read_flow_runs(
                 flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-                deployment_filter=DeploymentFilter(
-                    name=DeploymentFilterName(any_=[deployment_name])
-                ),
+                deployment_filter=deployments,
             )
             return sorted(runs, key=lambda r: r.created)
 

@@ -90,8 +90,18 @@ def test_quarantine_lists_every_row_with_its_reasons_and_exports_it(loaded, tmp_
 def test_corrected_rows_are_reingested_and_leave_quarantine(loaded, tmp_path):
     path, reports = loaded
     out = tmp_path / "cases.csv"
-    runner.invoke(app, ["quarantine", "export", str(out), "--config", str(path),
-                        "--feed", "servicios-sociales-sintetico"])
+    runner.invoke(
+        app,
+        [
+            "quarantine",
+            "export",
+            str(out),
+            "--config",
+            str(path),
+            "--feed",
+            "servicios-sociales-sintetico",
+        ],
+    )
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert all(r["DOCUMENTO"].startswith("pseudonym:") for r in rows)
     # Correct two of the three rows as a person would; leave the third wrong.
@@ -107,14 +117,35 @@ def test_corrected_rows_are_reingested_and_leave_quarantine(loaded, tmp_path):
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    done = runner.invoke(app, ["quarantine", "reingest", str(out), "--feed",
-                               "servicios-sociales-sintetico", "--config", str(path)],
-                         env={"CONVIVE_PSEUDONYM_KEY": "s" * 16})
+    done = runner.invoke(
+        app,
+        [
+            "quarantine",
+            "reingest",
+            str(out),
+            "--feed",
+            "servicios-sociales-sintetico",
+            "--config",
+            str(path),
+        ],
+        env={"CONVIVE_PSEUDONYM_KEY": "s" * 16},
+    )
     assert done.exit_code == 0, done.output
     assert "2 rows loaded, 1 quarantined again" in done.output
-    left = json.loads(runner.invoke(app, ["quarantine", "list", "--config", str(path),
-                                          "--feed", "servicios-sociales-sintetico",
-                                          "--json"]).output)
+    left = json.loads(
+        runner.invoke(
+            app,
+            [
+                "quarantine",
+                "list",
+                "--config",
+                str(path),
+                "--feed",
+                "servicios-sociales-sintetico",
+                "--json",
+            ],
+        ).output
+    )
     assert len(left) == 1 and any("DESCONOCIDO" in r for r in left[0]["reasons"])
     from sqlalchemy import text
 
@@ -124,9 +155,12 @@ def test_corrected_rows_are_reingested_and_leave_quarantine(loaded, tmp_path):
     with engine.connect() as conn:
         cases = conn.execute(text("SELECT COUNT(*) FROM social_cases")).scalar()
         # The corrected rows joined the original person keys (not a hash of a hash).
-        joined = conn.execute(text(
-            "SELECT COUNT(*) FROM social_cases s JOIN school_absence a "
-            "ON a.student_key = s.person_key")).scalar()
+        joined = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM social_cases s JOIN school_absence a "
+                "ON a.student_key = s.person_key"
+            )
+        ).scalar()
     engine.dispose()
     assert cases == reports["servicios-sociales-sintetico"].rows_loaded + 2
     assert joined > 0

@@ -208,18 +208,18 @@ def test_a_large_file_checked_in_parts_on_dask_loads_like_the_whole_file(
 ):
     from flows import steps
     from flows.config import load_config
-    from flows.partitions import ingest_partitioned
-    from flows.stages import feed_named, locked_warehouse
+    from flows.stages import feed_named, ingest_stage, locked_warehouse
 
     monkeypatch.setenv("CONVIVE_PSEUDONYM_KEY", sc.TEST_KEY)
     feed = "policia-sintetico"
-    whole = load_config(sc.write_served_config(_folder(tmp_path / "whole"), "Convive whole"))
-    parts = load_config(sc.write_served_config(_folder(tmp_path / "parts"), "Convive parts"))
+    rows = 3000  # about 210 kB: three parts of at most 0.08 MB
+    whole, parts = (
+        load_config(sc.write_served_config(_folder(tmp_path / name), name, police_rows=rows))
+        for name in ("whole", "parts")
+    )
     source = sc.generate_feeds(whole.source_file)[feed]
-    for config in (whole, parts):
-        with locked_warehouse(config) as engine:
-            steps.prepare_warehouse(config, engine)
     with locked_warehouse(whole) as engine:
+        steps.prepare_warehouse(whole, engine)
         plain = steps.ingest_feed(
             whole,
             engine,
@@ -227,16 +227,18 @@ def test_a_large_file_checked_in_parts_on_dask_loads_like_the_whole_file(
             secret=sc.TEST_KEY.encode(),
         )
     with prefect_server.settings():
-        cut = ingest_partitioned(str(parts.source_file), feed, str(source), 3)
+        cut = ingest_stage(str(parts.source_file), feed, str(source), partition_mb=0.08)
 
-    assert (cut.batch_id, cut.rows_read, cut.rows_loaded, cut.rows_quarantined, cut.periods) == (
+    (subflow,) = sc.flow_runs(prefect_server, "convive-ingest-partitioned", None)
+    assert subflow.name == f"ingest {feed} in 3 parts"
+    assert subflow.state_type.value == "COMPLETED"
+    assert (cut["batch_id"], cut["rows_read"], cut["rows_loaded"], cut["periods"]) == (
         plain.batch_id,
         plain.rows_read,
         plain.rows_loaded,
-        plain.rows_quarantined,
         plain.periods,
     )
-    assert plain.rows_quarantined == 3  # the generator's planted rows
+    assert cut["rows_quarantined"] == plain.rows_quarantined == 3  # the planted rows
     for sql in (
         "SELECT * FROM police_incidents ORDER BY incident_id",
         "SELECT batch_id, source_row, raw, reasons FROM quarantine ORDER BY source_row",

@@ -36,10 +36,11 @@ def test_each_rule_adds_the_months_that_read_the_touched_one():
     assert _rule("onwards", {"2023-10", "2023-11"}) == ["2023-10", "2023-11", "2023-12"]
 
 
-def test_a_referral_window_reaches_back_as_many_months_as_it_can_span():
-    # 30 days from 31 January reach 2 March: a case opened in March can serve a January
-    # referral, so touching March recomputes January onwards.
+def test_a_referral_window_reaches_back_to_the_first_referral_it_can_serve():
+    # A case opened on 1 March serves referrals from 30 January (30 days before): touching
+    # March recomputes January onwards. From 1 August, 30 days back is 2 July.
     assert _rule("onwards_from_window", {"2023-03"})[0] == "2023-01"
+    assert _rule("onwards_from_window", {"2023-08"})[0] == "2023-07"
     assert _rule("onwards_from_window", {"2023-03"}, days=28)[0] == "2023-02"
     assert _rule("onwards_from_window", {"2023-03"}, days=0)[0] == "2023-03"
     assert _rule("onwards_from_window", {"2023-03"}, days=90)[-1] == "2023-12"
@@ -50,8 +51,8 @@ def test_touched_periods_by_feed_apply_each_feeds_own_rule():
     by_feed = affected_periods(indicator, {"school_absence": {"2022-10"}}, KNOWN)
     assert by_feed == ["2022-10", "2022-11", "2022-12"]
     by_feed = affected_periods(indicator, {"social_cases": {"2023-11"}}, KNOWN)
-    assert by_feed == ["2023-09", "2023-10", "2023-11", "2023-12"]
+    assert by_feed == ["2023-10", "2023-11", "2023-12"]
     # Touched periods not split by feed count for every feed: the union of both rules.
     both = affected_periods(indicator, {"2022-10"}, KNOWN)
-    assert both == [p for p in KNOWN if p >= "2022-08"]
+    assert both == [p for p in KNOWN if p >= "2022-09"]
     assert affected_periods(indicator, {"police_incidents": {"2022-10"}}, KNOWN) == []
