@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 DATASET_NAME = re.compile(r"^[a-z0-9_-]{2,100}$")
 RELEASE_LABEL = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,30}$")
 PRIMARY_KEY = ("territory_code", "period", "breakdown")
+RECORD_KEY = "record"  # record-level tables number their rows
 DATASTORE_CHUNK = 5_000  # records per datastore call: keeps each request well under limits
 MANAGED_KEYS = ("title", "notes", "license_id", "version", "maintainer", "maintainer_email")
 
@@ -540,7 +541,9 @@ def write_datastore(
 
 
 def primary_key(table: pd.DataFrame) -> list[str]:
-    """The DataStore primary key: the dimension columns the table has."""
+    """The DataStore primary key: a record-level table's `record` number, else its dimensions."""
+    if RECORD_KEY in table.columns:
+        return [RECORD_KEY]
     return [key for key in PRIMARY_KEY if key in table.columns]
 
 

@@ -39,6 +39,8 @@ def incident_records_package(
         sensitive=policy.sensitive, l=policy.l,
     )})
     report = DisclosureReport(dataset=name, records={name: record_report})
+    # A row number gives the DataStore a key; it says nothing about the incident.
+    records.insert(0, "record", range(1, len(records) + 1))
     last_year, last_month = int(periods[1][:4]), int(periods[1][5:])
     description = (
         "Incidentes registrados por la policía, uno por fila, anonimizados: sin "
@@ -72,6 +74,7 @@ def incident_records_package(
 
 
 _FIELD_TEXT = {
+    "record": "Número de fila (clave de la tabla; no identifica el hecho)",
     "source": "Fuente (perfil de origen)",
     "territory_code": "Territorio (comuna/corregimiento); '*' si se suprime",
     "category": "Categoría canónica del incidente",
