@@ -24,7 +24,11 @@ from publish.ckan_target import CkanReport, publish_to_ckan
 from publish.coordination_report import ReportIndicator, load_territories, render_report
 from publish.dcat import Publisher
 from publish.incident_records import incident_records_package
-from publish.indicator_datasets import indicator_package
+from publish.indicator_datasets import (
+    COMPARED_WITH,
+    indicator_package,
+    withhold_revealing_values,
+)
 from publish.local_catalogue import write_catalogue
 from publish.package import DatasetPackage
 from publish.package_files import RenderedFile
@@ -211,6 +215,12 @@ def build_packages(config: Config, engine: Engine) -> list[tuple[Indicator, Data
             synthetic=any(p.synthetic for p in used),
             sources=sorted(f"{p.title} ({p.publisher})" for p in used),
         )
+        if indicator.id in COMPARED_WITH:
+            base_id, months = COMPARED_WITH[indicator.id]
+            base = next(p for i, p in packages if i.id == base_id)
+            package.table, withheld = withhold_revealing_values(package.table, base.table,
+                                                                months)
+            package.disclosure["comparison_values_withheld"] = withheld
         packages.append((indicator, package))
     return packages
 

@@ -141,3 +141,33 @@ def _fields(indicator: Indicator) -> list[FieldDoc]:
         ),
     ]
     return fields
+
+
+# Change indices reveal their comparison count (numerator / value x 100): where that count is
+# suppressed in the base table, the index must be withheld too.
+COMPARED_WITH: dict[str, tuple[str, int]] = {
+    "incidents_vs_previous_month": ("incidents_per_10k", -1),
+    "incidents_vs_year_earlier": ("incidents_per_10k", -12),
+}
+
+
+def withhold_revealing_values(table: pd.DataFrame, base: pd.DataFrame, months: int
+                              ) -> tuple[pd.DataFrame, int]:
+    """Blank (status [c]) every value whose comparison cell is suppressed in `base`."""
+    hidden = set(base.loc[base["status"] == SUPPRESSED_MARKER,
+                          ["territory_code", "period", "breakdown"]].itertuples(index=False,
+                                                                                 name=None))
+    compared = [(t, _shift(p, months), b) for t, p, b in
+                table[["territory_code", "period", "breakdown"]].itertuples(index=False,
+                                                                            name=None)]
+    revealing = pd.Series([key in hidden for key in compared], index=table.index)
+    revealing &= table["status"] != SUPPRESSED_MARKER
+    table = table.copy()
+    table.loc[revealing, "value"] = float("nan")
+    table.loc[revealing, "status"] = SUPPRESSED_MARKER
+    return table, int(revealing.sum())
+
+
+def _shift(period: str, months: int) -> str:
+    index = int(period[:4]) * 12 + int(period[5:7]) - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from warehouse import case_spells, indicator_inputs, indicator_sql, pupil_months
 from warehouse.indicator_periods import PROPAGATION_RULES, periods_to_recompute
@@ -151,18 +151,7 @@ def compute_indicators(
     params = {"chronic_threshold": chronic_threshold, "referral_window_days": referral_window_days}
     written: dict[str, int] = {}
     with engine.begin() as conn:
-        indicator_inputs.tune_session(conn)
-        indicator_inputs.stage_territories(conn)
-        indicator_inputs.stage_codes(conn)
-        # Building blocks shared by several indicators, staged once for the periods of all.
-        pupil_periods = _periods_reading(pupil_months.PUPIL_MONTHS, catalogue, todo)
-        if pupil_periods:
-            pupil_months.stage_pupil_months(conn, pupil_periods, chronic_threshold)
-        spell_periods = _periods_reading(case_spells.CASE_SPELLS, catalogue, todo)
-        if spell_periods:
-            case_spells.stage_case_spells(
-                conn, spell_periods, referral_window_days, with_pupils=bool(pupil_periods)
-            )
+        _stage_inputs(conn, catalogue, todo, chronic_threshold, referral_window_days)
         staged: list[str] = []
         for indicator in catalogue:
             if indicator.id not in todo:
@@ -189,6 +178,27 @@ def compute_indicators(
             )
         indicator_inputs.drop_staged(conn)
     return written
+
+
+def _stage_inputs(
+    conn: Connection,
+    catalogue: list[Indicator],
+    todo: dict[str, list[str]],
+    chronic_threshold: float,
+    referral_window_days: int,
+) -> None:
+    indicator_inputs.tune_session(conn)
+    indicator_inputs.stage_territories(conn)
+    indicator_inputs.stage_codes(conn)
+    # Building blocks shared by several indicators, staged once for the periods of all.
+    pupil_periods = _periods_reading(pupil_months.PUPIL_MONTHS, catalogue, todo)
+    if pupil_periods:
+        pupil_months.stage_pupil_months(conn, pupil_periods, chronic_threshold)
+    spell_periods = _periods_reading(case_spells.CASE_SPELLS, catalogue, todo)
+    if spell_periods:
+        case_spells.stage_case_spells(
+            conn, spell_periods, referral_window_days, with_pupils=bool(pupil_periods)
+        )
 
 
 def _periods_reading(table: str, catalogue: list[Indicator], todo: dict[str, list[str]]) -> set:
