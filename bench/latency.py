@@ -12,6 +12,7 @@ Usage: python bench/latency.py [--files 10] [--window 5] [--rows 3000]
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import sys
 import tempfile
@@ -34,6 +35,9 @@ def main() -> int:
 
     from tests.flows import served_chain as sc
 
+    # A SIGTERM (a timeout, `kill`) ends the bench through its `finally`: server and serve
+    # processes are stopped, not left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     with tempfile.TemporaryDirectory(prefix="convive-latency-") as folder:
         root = Path(folder)
         server = sc.PrefectServer.start(root / "server")

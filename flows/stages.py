@@ -117,6 +117,26 @@ def batch_stage_task(config_path: str, batch_id: str) -> str | None:
         return progress.batch_stage(engine, batch_id)
 
 
+def allowed_source(config: Config, feed: FeedConfig, file: str) -> Path:
+    """The file to ingest: `file` if it is in the feed's inbox, else the configured path.
+
+    Events carry the path, and anyone who can emit events to the server could name any
+    file the worker can read; only the feed's own inbox and path are ever read.
+    """
+    configured = config.path(feed.path)
+    if not file or Path(file).resolve() == configured.resolve():
+        return configured
+    source = Path(file).resolve()
+    inbox = config.path(feed.inbox).resolve() if feed.inbox is not None else None
+    if inbox is None or inbox not in source.parents:
+        where = f"its inbox {inbox}" if inbox else "no inbox (set feeds.inbox)"
+        raise ValueError(
+            f"{file}: feed {feed.name} reads only its configured path {configured} or files "
+            f"in {where}"
+        )
+    return source
+
+
 def _ingest_run_name() -> str:
     from prefect.runtime import flow_run
 
@@ -136,7 +156,7 @@ def ingest_stage(
     a re-run after a crash between loading and announcing still moves the chain on.
     """
     config = load_config(config_path)
-    source = Path(file) if file else config.path(feed_named(config, feed).path)
+    source = allowed_source(config, feed_named(config, feed), file)
     prepare_if_missing_task(config_path)
     parts = 1
     if partition_mb and source.stat().st_size > partition_mb * (1 << 20):

@@ -90,6 +90,19 @@ class Process:
             self.kill_group(signal.SIGKILL)
 
 
+def _end_with_parent() -> None:
+    """In the child before exec (Linux): get SIGTERM when the starting process dies.
+
+    A test run or bench killed by a timeout then leaves no server behind (the new session
+    puts the child out of reach of a signal sent to the parent's process group).
+    """
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def start_process(command: list[str], *, pid_file: Path, log: Path, env: dict) -> Process:
     """Start `command` in a new session; its pid file names the process itself."""
     pid_file.unlink(missing_ok=True)
@@ -101,6 +114,7 @@ def start_process(command: list[str], *, pid_file: Path, log: Path, env: dict) -
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            preexec_fn=_end_with_parent if sys.platform == "linux" else None,
         )
     poll_until(pid_file.exists, timeout=10, what=f"pid file {pid_file}", every=0.05)
     poll_until(lambda: pid_file.read_text().strip(), timeout=10, what="pid", every=0.05)

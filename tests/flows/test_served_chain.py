@@ -206,6 +206,8 @@ def _announce_once(served: Served) -> None:
 def test_a_large_file_checked_in_parts_on_dask_loads_like_the_whole_file(
     prefect_server, tmp_path, monkeypatch
 ):
+    from prefect.events.worker import EventsWorker
+
     from flows import steps
     from flows.config import load_config
     from flows.stages import feed_named, ingest_stage, locked_warehouse
@@ -226,8 +228,10 @@ def test_a_large_file_checked_in_parts_on_dask_loads_like_the_whole_file(
             feed_named(whole, feed).model_copy(update={"path": source}),
             secret=sc.TEST_KEY.encode(),
         )
+    landed = sc.drop(source, parts.source_file.parent / "inbox" / feed)
     with prefect_server.settings():
-        cut = ingest_stage(str(parts.source_file), feed, str(source), partition_mb=0.08)
+        cut = ingest_stage(str(parts.source_file), feed, str(landed), partition_mb=0.08)
+        EventsWorker.drain_all()  # its convive.feed.loaded, while the server is set
 
     (subflow,) = sc.flow_runs(prefect_server, "convive-ingest-partitioned", None)
     assert subflow.name == f"ingest {feed} in 3 parts"
