@@ -75,9 +75,14 @@ def checked_batches(
     *,
     secret: bytes,
     known_territories: frozenset[str] | None = None,
-    batch_rows: int = 65_536,
+    batch_rows: int = 131_072,
 ) -> Iterator[CheckedBatch]:
-    """Read `path` with `profile`, map every batch and check it row by row."""
+    """Read `path` with `profile`, map every batch and check it row by row.
+
+    The default batch is a little over a DuckDB row group (122,880 rows): the warehouse
+    then writes each batch's rows straight to storage, at about two thirds of the cost of
+    inserting them in halves.
+    """
     personal = [s.source for s in profile.columns.values() if s.parse == "pseudonym"]
     held: list[_Prepared] = []
     next_key = 0
@@ -227,6 +232,8 @@ def _split_ragged(
     if DEFECT not in raw.schema.names:
         return raw, []
     defective = pc.is_valid(raw.column(DEFECT))
+    if not pc.any(defective).as_py():  # the usual case: no copy of the batch
+        return raw.drop_columns([DEFECT, RAW_TEXT]), []
     entries = []
     for row in raw.filter(defective).to_pylist():
         text = (

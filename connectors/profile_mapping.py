@@ -36,6 +36,8 @@ from schemas.contracts import ROW_NUMBER
 from schemas.person_keys import pseudonymise
 
 TERRITORY_OVERRIDE = "_territory"  # set by row rules that keep totals as another territory
+# Mapping works on a column's distinct values when each repeats this often on average.
+MIN_REPEATS = 4
 
 
 @dataclass
@@ -55,8 +57,9 @@ def map_batch(
     reasons: dict[int, list[str]] = {}
     columns: dict[str, pa.Array] = {"source": pa.array([profile.id] * len(batch), pa.string())}
     statuses: list[pa.Array] = []
+    cache: dict[tuple, object] = {}  # columns that read the same source share the work
     for name, spec in profile.columns.items():
-        column = _column(batch, name, spec, profile, source_name, secret)
+        column = _column(batch, name, spec, profile, source_name, secret, cache)
         if name == "territory_code" and TERRITORY_OVERRIDE in batch.schema.names:
             column = _overridden(column, batch.column(TERRITORY_OVERRIDE))
         _collect_reasons(reasons, rows, name, spec, column, batch)
@@ -168,8 +171,14 @@ def _column(
     profile: SourceProfile,
     source_name: str,
     secret: bytes,
+    cache: dict[tuple, object],
 ) -> _Column:
-    """Compute one canonical column: origin, sentinels, extract, map, parse (in that order)."""
+    """Compute one canonical column: origin, sentinels, extract, map, parse (in that order).
+
+    Repeated values are computed once: the steps run on the distinct values of the source
+    column and the results are spread back over the rows. ``cache`` keeps the trimmed source
+    text, its distinct values and parsed values of this batch, so that two columns read
+    from the same source (an age giving both age group and minor flag) read it once."""
     if spec.value is not None:
         return _Column(pa.array([spec.value] * len(batch)))
     if spec.hash_of is not None:
@@ -184,7 +193,52 @@ def _column(
             f"profile {profile.id!r} maps {name} from column {missing[0]!r}, which the source "
             f"does not have (columns: {', '.join(_source_columns(batch))})",
         )
-    text = pc.utf8_trim_whitespace(_raw_text(batch, spec))
+    origin = (spec.source, spec.template)
+    raw = _cached(cache, ("raw", origin), lambda: _raw_text(batch, spec))
+    if spec.parse == "text" and spec.map is None and not (spec.sentinels or spec.extract):
+        return _steps(_trimmed(cache, origin, raw), spec, secret, cache, "rows")  # no repeats
+    distinct = _cached(cache, ("distinct", origin), lambda: _distinct(raw))
+    if distinct is None:
+        return _steps(_trimmed(cache, origin, raw), spec, secret, cache, "rows")
+    values, positions = distinct
+    return _expanded(_steps(values, spec, secret, cache, "distinct"), positions)
+
+
+def _cached(cache: dict[tuple, object], key: tuple, compute: Callable[[], object]) -> object:
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def _trimmed(cache: dict[tuple, object], origin: tuple, raw: pa.Array) -> pa.Array:
+    return _cached(cache, ("trimmed", origin), lambda: pc.utf8_trim_whitespace(raw))
+
+
+def _distinct(raw: pa.Array) -> tuple[pa.Array, pa.Array] | None:
+    """The distinct values of ``raw`` (null included), trimmed, and each row's position
+    among them, when values repeat enough for that to pay (dates, codes and labels do;
+    identifiers do not)."""
+    encoded = pc.dictionary_encode(raw, null_encoding="encode")
+    if len(encoded.dictionary) * MIN_REPEATS > len(raw):
+        return None
+    return pc.utf8_trim_whitespace(encoded.dictionary), encoded.indices
+
+
+def _expanded(column: _Column, positions: pa.Array) -> _Column:
+    """A column computed on distinct values, put back on the rows (every step works value by
+    value, so this is what computing it on the rows gives)."""
+    return _Column(
+        pc.take(column.values, positions),
+        [(pc.take(mask, positions), rule) for mask, rule in column.failures],
+        None if column.status is None else pc.take(column.status, positions),
+    )
+
+
+def _steps(
+    text: pa.Array, spec: ColumnSpec, secret: bytes, cache: dict[tuple, object], level: str
+) -> _Column:
+    """Sentinels, extract, map and parse applied to trimmed ``text``; ``level`` says whether
+    it holds the rows or their distinct values (cached parses are per level)."""
     column = _Column(text)
     if spec.sentinels:  # before anything else: sentinels are raw cell values
         status = map_values(text, spec.sentinels, default="").values
@@ -201,8 +255,17 @@ def _column(
         if spec.parse == "text":
             column.values = text
             return column
-    column.values = column.failed(_parse(text, spec, secret), f"cannot read as {spec.parse}")
+    steps = (level, _text_steps(spec))
+    column.values = column.failed(
+        _parse(text, spec, secret, cache, steps), f"cannot read as {spec.parse}"
+    )
     return column
+
+
+def _text_steps(spec: ColumnSpec) -> tuple:
+    """What makes the text a column parses: its origin and the steps before parsing."""
+    steps = spec.model_dump(include={"source", "template", "sentinels", "extract", "map"})
+    return (repr(steps), spec.default)
 
 
 def _template_columns(spec: ColumnSpec) -> list[str]:
@@ -245,8 +308,13 @@ def _worst_status(statuses: list[pa.Array]) -> pa.Array:
     return worst
 
 
-def _parse(text: pa.Array, spec: ColumnSpec, secret: bytes) -> ParsedColumn:
-    """Read trimmed text as the spec's kind (empty values give nulls, not failures)."""
+def _parse(
+    text: pa.Array, spec: ColumnSpec, secret: bytes, cache: dict[tuple, object], steps: tuple
+) -> ParsedColumn:
+    """Read trimmed text as the spec's kind (empty values give nulls, not failures).
+
+    ``steps`` says where ``text`` came from: the same steps give the same text, so a parse
+    done before on it is taken from ``cache``."""
     kind = spec.parse
     if kind == "text":
         return ParsedColumn(_empty_to_null(text, spec.default), None)
@@ -267,7 +335,10 @@ def _parse(text: pa.Array, spec: ColumnSpec, secret: bytes) -> ParsedColumn:
             pc.binary_join_element_wise(spec.prefix, codes.values, ""), codes.invalid
         )
     if kind in ("age_group", "minor"):
-        ages = parse_numbers(text, integer=True)
+        key = ("ages", steps)
+        if key not in cache:
+            cache[key] = parse_numbers(text, integer=True)
+        ages = cache[key]
         return ParsedColumn(_ages(ages.values, kind), ages.invalid)
     if kind == "boolean":
         lowered = pc.utf8_lower(pc.fill_null(text, ""))
@@ -325,10 +396,10 @@ def _ages(ages: pa.Array, kind: str) -> pa.Array:
     if kind == "minor":
         return pa.array((values >= 0) & (values < 18))
     edges = np.array([low for _, low, _ in AGE_GROUPS[1:]])
-    labels = np.array([code for code, _, _ in AGE_GROUPS] + [UNKNOWN_AGE_GROUP], dtype=object)
+    labels = pa.array([code for code, _, _ in AGE_GROUPS] + [UNKNOWN_AGE_GROUP], pa.string())
     index = np.searchsorted(edges, values, side="right")
     index[values < 0] = len(AGE_GROUPS)
-    return pa.array(labels[index], pa.string())
+    return pc.take(labels, pa.array(index))
 
 
 def _year_to_date_fields(

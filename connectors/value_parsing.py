@@ -4,17 +4,24 @@ Every parser returns a ``ParsedColumn``: the typed values, and ``invalid`` marki
 were non-empty but could not be parsed (their value is null). Empty, whitespace-only and null
 inputs give a null value and are *not* invalid: missing data is the contract's business, not a
 parse failure. Inputs are trimmed of surrounding whitespace before parsing.
+
+Two fast paths read the common cases without regular expressions: dates and times written
+zero-padded in the first format's fixed width (``fixed_width_datetimes``), and numbers made
+of plain digits (cast directly). Every other value goes through the general path, so results
+and invalid masks are the ones the general path alone gives (tests compare the two).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from connectors.fixed_width_datetimes import fixed_width_layout, read_fixed_width
 
 ArrayLike = pa.Array | pa.ChunkedArray
 
@@ -44,7 +51,31 @@ def parse_numbers(
         thousands is not None and (len(thousands) != 1 or thousands == decimal)
     ):
         raise ValueError(f"bad separators: decimal={decimal!r} thousands={thousands!r}")
-    text = _trimmed_text(arr)
+    target = pa.int64() if integer else pa.float64()
+    text = _string_array(arr)
+    if decimal.isdigit() or (thousands or "").isdigit():  # no plain-digits shortcut then
+        return _numbers_by_regex(text, decimal, thousands, integer)
+    # Plain ASCII digits ("42") read the same whatever the separators: Arrow casts them
+    # directly; the regex path reads every other value (signs, separators, blanks, errors).
+    plain = pc.ascii_is_decimal(text)
+    if integer:  # 18 digits always fit in int64; the regex path refuses longer values
+        plain = pc.and_(plain, pc.less_equal(pc.binary_length(text), 18))
+    plain = pc.fill_null(plain, False)
+    if pc.all(plain).as_py() is not False:  # every value (or there are none)
+        return ParsedColumn(pc.cast(text, target), _all_false(len(text)))
+    return _merged(
+        text,
+        plain.to_numpy(zero_copy_only=False),
+        lambda digits: ParsedColumn(pc.cast(digits, target), _all_false(len(digits))),
+        lambda others: _numbers_by_regex(others, decimal, thousands, integer),
+    )
+
+
+def _numbers_by_regex(
+    text: pa.Array, decimal: str, thousands: str | None, integer: bool
+) -> ParsedColumn:
+    """The general number reader: validate with a regex, strip separators, cast."""
+    text = _trimmed_text(text)
     valid = _matches(text, _number_pattern(decimal, thousands, integer))
     cleaned = pc.utf8_ltrim(text, characters="+")  # Arrow's integer cast rejects a '+' sign
     if thousands is not None:
@@ -59,6 +90,28 @@ def parse_numbers(
     kept = pc.if_else(valid, cleaned, pa.scalar(None, pa.string()))
     values = pc.cast(kept, pa.int64() if integer else pa.float64())
     return ParsedColumn(values, _invalid(text, valid))
+
+
+def _merged(
+    text: pa.Array,
+    fast_rows: np.ndarray,
+    fast: Callable[[pa.Array], ParsedColumn],
+    slow: Callable[[pa.Array], ParsedColumn],
+) -> ParsedColumn:
+    """Parse the ``fast_rows`` of ``text`` with ``fast``, the others with ``slow``, and put
+    the results back in row order."""
+    chosen = np.flatnonzero(fast_rows)
+    others = np.flatnonzero(~fast_rows)
+    first = fast(pc.take(text, pa.array(chosen)))
+    second = slow(pc.take(text, pa.array(others)))
+    # Row i of the whole column sits at position order[i] of the concatenated results.
+    order = np.empty(len(text), dtype=np.int64)
+    order[chosen] = np.arange(chosen.size)
+    order[others] = chosen.size + np.arange(others.size)
+    index = pa.array(order)
+    values = pa.concat_arrays([first.values, second.values.cast(first.values.type)])
+    invalid = pa.concat_arrays([first.invalid, second.invalid])
+    return ParsedColumn(pc.take(values, index), pc.take(invalid, index))
 
 
 def _number_pattern(decimal: str, thousands: str | None, integer: bool) -> str:
@@ -79,9 +132,9 @@ def parse_dates(arr: ArrayLike, *, formats: Sequence[str]) -> ParsedColumn:
     offset is validated, never applied). Impossible dates (31/02) are invalid.
     """
     fields = _parse_fields(arr, formats, needs=("year",), capture=DATE_GROUPS)
-    days = np.zeros(len(fields.ok), dtype=np.int32)
-    days[fields.ok] = fields.days[fields.ok]
-    values = pa.array(days, pa.int32(), mask=~fields.ok).cast(pa.date32())
+    days = fields.days.astype(np.int32)  # 0 where not ok
+    mask = None if fields.ok.all() else ~fields.ok
+    values = pa.array(days, pa.int32(), mask=mask).cast(pa.date32())
     return ParsedColumn(values, fields.invalid)
 
 
@@ -93,14 +146,25 @@ def parse_times(arr: ArrayLike, *, formats: Sequence[str]) -> ParsedColumn:
     """
     # Date groups stay captured so a time on an impossible date (31/02) is invalid too.
     fields = _parse_fields(arr, formats, needs=("hour",), capture=DATE_GROUPS | TIME_GROUPS)
-    hours = pa.array(fields.hour, pa.int64(), mask=~fields.ok)
-    minutes = pa.array(fields.minute, pa.int64(), mask=~fields.ok)
-    values = pc.binary_join_element_wise(_two_digits(hours), _two_digits(minutes), ":")
-    return ParsedColumn(values, fields.invalid)
+    return ParsedColumn(_clock_text(fields.hour, fields.minute, fields.ok), fields.invalid)
 
 
-def _two_digits(numbers: pa.Array) -> pa.Array:
-    return pc.utf8_lpad(pc.cast(numbers, pa.string()), width=2, padding="0")
+def _clock_text(hour: np.ndarray, minute: np.ndarray, ok: np.ndarray) -> pa.Array:
+    """ "HH:MM" strings (null where not ``ok``), written as bytes: every value is 5 long."""
+    size = len(ok)
+    hour, minute = np.where(ok, hour, 0), np.where(ok, minute, 0)  # both < 100 where ok
+    chars = np.empty((size, 5), dtype=np.uint8)
+    chars[:, 0], chars[:, 1] = hour // 10 + 48, hour % 10 + 48
+    chars[:, 2] = ord(":")
+    chars[:, 3], chars[:, 4] = minute // 10 + 48, minute % 10 + 48
+    offsets = np.arange(0, 5 * size + 1, 5, dtype=np.int32)
+    validity = pa.py_buffer(np.packbits(ok, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.string(),
+        size,
+        [validity, pa.py_buffer(offsets), pa.py_buffer(chars)],
+        null_count=int(size - np.count_nonzero(ok)),
+    )
 
 
 def pad_codes(arr: ArrayLike, *, width: int) -> ParsedColumn:
@@ -256,40 +320,111 @@ class _Fields:
     days: np.ndarray  # days since 1970-01-01
     hour: np.ndarray
     minute: np.ndarray
-    invalid: pa.BooleanArray
+    invalid: pa.BooleanArray | None  # set once every row has been tried
 
 
 def _parse_fields(
     arr: ArrayLike, formats: Sequence[str], needs: tuple[str, ...], capture: frozenset[str]
 ) -> _Fields:
-    """Try each format on the rows still unparsed; collect day number, hour and minute."""
+    """Try each format on the rows still unparsed; collect day number, hour and minute.
+
+    Values written exactly in the first format's fixed-width layout are read from their bytes
+    (``fixed_width_datetimes``); the regex path reads the rest, trying every format in order,
+    so the result is the same as if the regex path had read every value.
+    """
     if isinstance(formats, str) or not formats:
         raise ValueError("formats must be a non-empty sequence of strptime formats")
     for fmt in formats:
         _check_format_has(fmt, compile_format(fmt), needs)
-    patterns = [compile_format(fmt, capture) for fmt in formats]
-    text = _trimmed_text(arr)
+    text = _string_array(arr)
     size = len(text)
-    ok = np.zeros(size, dtype=bool)
-    days = np.zeros(size, dtype=np.int64)
-    hour = np.zeros(size, dtype=np.int64)
-    minute = np.zeros(size, dtype=np.int64)
-    remaining = np.flatnonzero(pc.is_valid(text).to_numpy(zero_copy_only=False))
+    fields = _Fields(
+        ok=np.zeros(size, dtype=bool),
+        days=np.zeros(size, dtype=np.int64),
+        hour=np.zeros(size, dtype=np.int64),
+        minute=np.zeros(size, dtype=np.int64),
+        invalid=None,
+    )
+    remaining = _read_fixed_width(text, formats[0], capture, fields)
+    if remaining is None:
+        remaining = np.arange(size)
+    if remaining.size:
+        # The first format usually matches every row: skip the copy of the whole column then.
+        subset = text if remaining.size == size else pc.take(text, pa.array(remaining))
+        _read_with_regex(_trimmed_text(subset), remaining, formats, capture, fields)
+    else:
+        fields.invalid = _all_false(size)
+    return fields
+
+
+def _read_fixed_width(
+    text: pa.Array, fmt: str, capture: frozenset[str], fields: _Fields
+) -> np.ndarray | None:
+    """Fill ``fields`` for the values in ``fmt``'s fixed-width layout that name a real date;
+    return the rows left for the regex path (None: this format has no fixed width)."""
+    layout = fixed_width_layout(fmt)
+    if layout is None:
+        return None
+    accepted, found = read_fixed_width(text, layout)
+    parsed = _calendar_fields(found, accepted, capture)
+    done = parsed["ok"]  # an impossible date is the regex path's to judge
+    np.copyto(fields.ok, done)
+    for name in ("days", "hour", "minute"):
+        np.copyto(getattr(fields, name), parsed[name], where=done)
+    return np.flatnonzero(~done)
+
+
+def _calendar_fields(
+    found: dict[str, np.ndarray], rows: np.ndarray, capture: frozenset[str]
+) -> dict[str, np.ndarray]:
+    """Day number, hour and minute from numeric fields, as ``_fields_of`` computes them;
+    ``ok`` is ``rows`` where the date is real."""
+    size = len(rows)
+
+    def field(name: str, default: int) -> np.ndarray:
+        if name in found and name in capture:
+            return found[name]
+        return np.full(size, default, dtype=np.int64)
+
+    times = {"hour": field("H", 0), "minute": field("M", 0)}
+    if not DATE_GROUPS & capture & found.keys():  # 1970-01-01, day 0, as the regex path gives
+        return {"ok": rows, "days": np.zeros(size, dtype=np.int64), **times}
+    if "Y" in found and "Y" in capture:
+        year = found["Y"]
+    else:
+        two_digit = field("y", 70)
+        year = np.where(two_digit < 69, 2000 + two_digit, 1900 + two_digit)
+    days, real_date = _days_since_epoch(year, field("m", 1), field("d", 1))
+    return {"ok": rows & real_date, "days": days, **times}
+
+
+def _read_with_regex(
+    text: pa.Array,
+    rows: np.ndarray,
+    formats: Sequence[str],
+    capture: frozenset[str],
+    fields: _Fields,
+) -> None:
+    """Fill ``fields`` for ``rows`` (whose trimmed values are ``text``), each format in turn;
+    the non-empty values no format reads are invalid."""
+    patterns = [compile_format(fmt, capture) for fmt in formats]
+    present = pc.is_valid(text).to_numpy(zero_copy_only=False)
+    positions = np.flatnonzero(present)  # into `text`
+    remaining = rows[positions]  # into the whole column
     for pattern in patterns:
         if remaining.size == 0:
             break
-        # The first format usually matches every row: skip the copy of the whole column then.
-        subset = text if remaining.size == size else pc.take(text, pa.array(remaining))
+        subset = text if positions.size == len(text) else pc.take(text, pa.array(positions))
         parsed = _fields_of(subset, pattern)
-        rows = remaining[parsed["ok"]]
-        ok[rows] = True
-        days[rows], hour[rows], minute[rows] = (
+        done = remaining[parsed["ok"]]
+        fields.ok[done] = True
+        fields.days[done], fields.hour[done], fields.minute[done] = (
             parsed[name][parsed["ok"]] for name in ("days", "hour", "minute")
         )
-        remaining = remaining[~parsed["ok"]]
-    invalid = np.zeros(size, dtype=bool)
+        remaining, positions = remaining[~parsed["ok"]], positions[~parsed["ok"]]
+    invalid = np.zeros(len(fields.ok), dtype=bool)
     invalid[remaining] = True
-    return _Fields(ok, days, hour, minute, pa.array(invalid, pa.bool_()))
+    fields.invalid = pa.array(invalid, pa.bool_())
 
 
 def _check_format_has(fmt: str, pattern: str, needs: tuple[str, ...]) -> None:
@@ -355,30 +490,62 @@ def _hour(groups: dict[str, pa.Array], ok: np.ndarray) -> np.ndarray:
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
-def _days_since_epoch(
-    year: np.ndarray, month: np.ndarray, day: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Day numbers for (year, month, day) and a mask that is False where the day overflows.
-
-    Integer arithmetic (H. Hinnant's days_from_civil): much faster than numpy datetime64 casts.
-    """
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    real = day <= _DAYS_IN_MONTH[month] + ((month == 2) & leap)
+def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Day numbers since 1970-01-01 (H. Hinnant's days_from_civil, integer arithmetic)."""
     shifted = year - (month <= 2)
     era = shifted // 400
     year_of_era = shifted - era * 400
     day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    return era * 146_097 + day_of_era - 719_468, real
+    return era * 146_097 + day_of_era - 719_468
 
 
-def _trimmed_text(arr: ArrayLike) -> pa.Array:
-    """The input as a trimmed string array with empty values turned into nulls."""
+def _is_leap(year: np.ndarray) -> np.ndarray:
+    return (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+
+
+# Every four-digit year's first day and leap flag, and each month's first day of the year:
+# table look-ups are several times faster than the arithmetic on whole columns.
+_YEARS = np.arange(10_000, dtype=np.int64)
+_YEAR_LEAP = _is_leap(_YEARS)
+_YEAR_START = _days_from_civil(_YEARS, np.ones_like(_YEARS), np.ones_like(_YEARS))
+_MONTH_START = np.array(
+    [
+        np.concatenate([[0, 0], np.cumsum(_DAYS_IN_MONTH[1:12] + (leap & (np.arange(1, 12) == 2)))])
+        for leap in (False, True)
+    ]
+)
+
+
+def _days_since_epoch(
+    year: np.ndarray, month: np.ndarray, day: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Day numbers for (year, month, day) and a mask that is False where the day overflows.
+
+    Months must be 1-12 (0 is tolerated where the day number is not used).
+    """
+    if year.size == 0 or year.min() < 0 or year.max() >= len(_YEARS):
+        leap = _is_leap(year)
+        days = _days_from_civil(year, month, day)
+    else:
+        leap = _YEAR_LEAP[year]
+        days = _YEAR_START[year] + _MONTH_START[leap.astype(np.intp), month] + day - 1
+    real = day <= _DAYS_IN_MONTH[month] + ((month == 2) & leap)
+    return days, real
+
+
+def _string_array(arr: ArrayLike) -> pa.Array:
+    """The input as one string array (other types are cast)."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if not pa.types.is_string(arr.type):
         arr = pc.cast(arr, pa.string())
-    text = pc.utf8_trim_whitespace(arr)
+    return arr
+
+
+def _trimmed_text(arr: ArrayLike) -> pa.Array:
+    """The input as a trimmed string array with empty values turned into nulls."""
+    text = pc.utf8_trim_whitespace(_string_array(arr))
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 

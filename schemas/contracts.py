@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandera.polars as pa
 import polars as pl
 
@@ -21,6 +22,7 @@ from schemas.code_lists import (
     SEXES,
     TERRITORY_LEVELS,
 )
+from schemas.contract_screen import screen
 
 ROW_NUMBER = "_row"  # the source line/record number carried beside every mapped row
 
@@ -284,23 +286,14 @@ def check_rows(
     every reason is kept. With `known_territories`, a `territory_column` value outside it is
     a reason too. A missing or mistyped column is not a row problem and raises
     `pandera.errors.SchemaError` for the caller to report against the whole batch.
+
+    pandera validates only the rows a vectorised screen of the same rules picks out
+    (`_rows_to_validate`): the reasons are the ones validating the whole frame gives.
     """
     reasons: dict[int, list[str]] = {k: list(v) for k, v in (earlier_reasons or {}).items()}
-    rows = frame[ROW_NUMBER].to_list()
-    try:
-        contract.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
-        for case in cases.iter_rows(named=True):
-            if case["index"] is None:
-                raise pa.errors.SchemaError(contract, frame, str(case)) from errors
-            row_reasons = reasons.setdefault(rows[case["index"]], [])
-            # A value the profile could not parse is already explained; its null is no news.
-            if case["check"] == "not_nullable" and any(
-                r.startswith(f"{case['column']}:") for r in row_reasons
-            ):
-                continue
-            row_reasons.append(_describe(case))
+    suspects = _rows_to_validate(frame, contract, reasons)
+    if suspects.height:
+        _add_contract_reasons(frame, suspects, contract, reasons)
     if known_territories is not None and territory_column in frame.columns:
         unknown = frame.filter(~pl.col(territory_column).is_in(list(known_territories)))
         for row, code in unknown.select(ROW_NUMBER, territory_column).iter_rows():
@@ -308,6 +301,55 @@ def check_rows(
     bad = list(reasons)
     valid = frame.filter(~pl.col(ROW_NUMBER).is_in(bad)) if bad else frame
     return RowCheck(valid=valid, reasons=reasons)
+
+
+def _add_contract_reasons(
+    frame: pl.DataFrame,
+    suspects: pl.DataFrame,
+    contract: pa.DataFrameSchema,
+    reasons: dict[int, list[str]],
+) -> None:
+    """Validate `suspects` (rows of `frame`) with pandera; add a reason per failure case."""
+    rows = suspects[ROW_NUMBER].to_list()
+    try:
+        contract.validate(suspects, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        for case in cases.iter_rows(named=True):
+            if case["index"] is None:
+                raise pa.errors.SchemaError(contract, frame, str(case)) from errors
+            row_reasons = reasons.setdefault(rows[case["index"]], [])
+            # A value the profile could not parse is already explained; its null is no news.
+            if case["check"] == "not_nullable" and _explained(row_reasons, case["column"]):
+                continue
+            row_reasons.append(_describe(case))
+
+
+def _explained(row_reasons: list[str], column: str) -> bool:
+    return any(r.startswith(f"{column}:") for r in row_reasons)
+
+
+def _rows_to_validate(
+    frame: pl.DataFrame, contract: pa.DataFrameSchema, reasons: dict[int, list[str]]
+) -> pl.DataFrame:
+    """The rows of `frame` whose validation by pandera could add a reason.
+
+    A row that passes every rule of the screen (`contract_screen`) gives pandera nothing to
+    report; repeats of a key all fail, so uniqueness comes out the same on the rows picked
+    out. A null in a non-nullable column whose value the profile could not read is left out
+    too: its only failure case would be skipped as already explained. When the screen
+    cannot judge, the whole frame is validated.
+    """
+    found = screen(frame, contract)
+    if found is None:
+        return frame
+    suspect = found.other
+    rows = frame[ROW_NUMBER].to_numpy()
+    for column, nulls in found.nulls.items():
+        if nulls.any():
+            explained = [row for row, items in reasons.items() if _explained(items, column)]
+            suspect = suspect | (nulls & ~np.isin(rows, explained))
+    return frame.filter(pl.Series(suspect)) if suspect.any() else frame.clear()
 
 
 def _describe(case: dict) -> str:
