@@ -9,9 +9,22 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+if TYPE_CHECKING:
+    from connectors.source_profiles import SourceProfile
+
+# A file and the profile that reads it (connectors.territory_files.ProfiledFile).
+ProfiledFile = tuple[Path, "SourceProfile"]
 
 
 class ConfigError(Exception):
@@ -38,20 +51,66 @@ class ProjectConfig(_Strict):
     spatial_uri: str | None = None
 
 
+class ProfiledFileConfig(_Strict):
+    """A file read through a source profile: a shipped profile id, or a profile path
+    (relative to the configuration's folder, or by name in its `profiles/` folder)."""
+
+    profile: str
+    path: Path
+
+
+# The GeoJSON way of giving territories (boundaries + population, as in the Medellín demo).
+_GEOJSON_KEYS = (
+    "boundaries",
+    "code_property",
+    "name_property",
+    "population",
+    "population_code_property",
+    "population_year_property",
+    "population_value_property",
+)
+
+
 class TerritoriesConfig(_Strict):
+    """Where territories come from: GeoJSON files, profiled files (`profiles`), or both.
+
+    `root_code` is the territory the indicators and the catalogue are about.
+    """
+
     root_code: str
     root_name: str
     root_level: str = "municipality"
     level: str = "district"
-    boundaries: Path
-    code_property: str
-    name_property: str
-    population: Path
-    population_code_property: str
-    population_year_property: str
-    population_value_property: str
+    boundaries: Path | None = None
+    code_property: str | None = None
+    name_property: str | None = None
+    population: Path | None = None
+    population_code_property: str | None = None
+    population_year_property: str | None = None
+    population_value_property: str | None = None
     code_width: int = 2
     code_prefix: str = ""
+    # Territory files read through profiles with feed `territories` (INE municipalities,
+    # DIVIPOLA) and population files through profiles with feed `territory_population`.
+    profiles: list[ProfiledFileConfig] = []
+    population_profiles: list[ProfiledFileConfig] = []
+
+    @model_validator(mode="after")
+    def _one_complete_source(self) -> TerritoriesConfig:
+        given = [k for k in _GEOJSON_KEYS if getattr(self, k) is not None]
+        if given and len(given) < len(_GEOJSON_KEYS):
+            absent = ", ".join(k for k in _GEOJSON_KEYS if k not in given)
+            raise ValueError(f"GeoJSON territories also need: {absent}")
+        if not given and not self.profiles:
+            raise ValueError("give GeoJSON territories (boundaries, ...) or `profiles`")
+        if self.population_profiles and not self.profiles:
+            raise ValueError("population_profiles need territory `profiles` to attach to")
+        return self
+
+    @property
+    def from_geojson(self) -> bool:
+        """Whether GeoJSON boundaries and population are configured."""
+        return self.boundaries is not None
 
 
 class FeedConfig(_Strict):
@@ -83,6 +142,9 @@ class IndicatorsConfig(_Strict):
     first_period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     last_period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     chronic_absence_threshold: float = Field(0.10, gt=0, lt=1)
+    # Days after a referral within which a social-services case counts as its intervention
+    # (warehouse.indicators.DEFAULT_REFERRAL_WINDOW_DAYS; docs/indicators.md).
+    referral_window_days: int = Field(30, ge=0, le=366)
 
 
 class DisclosureConfig(_Strict):
@@ -168,3 +230,43 @@ def load_config(path: str | Path) -> Config:
             f"{path}: {'.'.join(str(k) for k in e['loc'])}: {e['msg']}" for e in error.errors()
         ]
         raise ConfigError("\n".join(problems)) from None
+
+
+def territory_profile_files(config: Config) -> tuple[list[ProfiledFile], list[ProfiledFile]]:
+    """The configured territory and population files with their validated profiles.
+
+    Ready for `connectors.territory_files.read_territory_profiles(*result)`. A profile that
+    cannot be found, or that loads another table, is a ConfigError naming its key.
+    """
+    spec = config.territories
+    return (
+        _profiled_files(config, spec.profiles, "profiles", "territories"),
+        _profiled_files(
+            config, spec.population_profiles, "population_profiles", "territory_population"
+        ),
+    )
+
+
+def _profiled_files(
+    config: Config, entries: list[ProfiledFileConfig], key: str, feed: str
+) -> list[ProfiledFile]:
+    # Imported here: reading a configuration must not pull in the connectors' stack.
+    from connectors.errors import SourceError
+    from connectors.source_profiles import find_profile, load_profile
+
+    files: list[ProfiledFile] = []
+    for number, entry in enumerate(entries):
+        where = f"{config.source_file}: territories.{key}.{number}.profile"
+        # A path is relative to the configuration; a name is looked up in its `profiles/`
+        # folder, then among the shipped profiles (as for feeds).
+        name = entry.profile
+        if name.endswith(".toml"):
+            name = str(config.path(Path(name)))
+        try:
+            profile = load_profile(find_profile(name, [config.folder / "profiles"]))
+        except (FileNotFoundError, SourceError) as error:
+            raise ConfigError(f"{where}: {error}") from None
+        if profile.feed != feed:
+            raise ConfigError(f"{where}: profile {profile.id!r} loads {profile.feed}, not {feed}")
+        files.append((config.path(entry.path), profile))
+    return files

@@ -5,13 +5,13 @@ from __future__ import annotations
 import calendar
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from publish.disclosure_gate import RecordTable, check_disclosure
 from publish.disclosure_report import DisclosureReport
 from publish.package import DatasetPackage, FieldDoc
 from publish.record_level import RecordPolicy, publishable_incidents
-from warehouse.tables import police_incidents
+from warehouse.tables import RECORD_ROWS, police_incidents
 
 
 def incident_records_package(
@@ -26,18 +26,33 @@ def incident_records_package(
     """Police incidents of the window as k-anonymous records, checked by the gate."""
     policy = policy or RecordPolicy()
     table = police_incidents
-    query = select(*[c for c in table.columns if c.name not in ("batch_id", "period")]).where(
-        table.c.period >= periods[0], table.c.period <= periods[1]
-    ).order_by(table.c.source, table.c.incident_id)
+    hidden = ("batch_id", "period", "reference_period")
+    # Aggregate rows (counts for a year or a range of months) are not incidents.
+    query = (
+        select(*[c for c in table.columns if c.name not in hidden])
+        .where(
+            table.c.period >= periods[0],
+            table.c.period <= periods[1],
+            text(RECORD_ROWS[table.name]),
+        )
+        .order_by(table.c.source, table.c.incident_id)
+    )
     with engine.connect() as conn:
         incidents = pd.DataFrame(conn.execute(query).mappings().all())
     incidents["occurred_date"] = pd.to_datetime(incidents["occurred_date"])
     records, record_report = publishable_incidents(incidents, policy)
     name = f"convive-{root[0]}-incidentes-registros"
-    check_disclosure(records={name: RecordTable(
-        records=records, quasi_identifiers=record_report.quasi_identifiers, k=policy.k,
-        sensitive=policy.sensitive, l=policy.l,
-    )})
+    check_disclosure(
+        records={
+            name: RecordTable(
+                records=records,
+                quasi_identifiers=record_report.quasi_identifiers,
+                k=policy.k,
+                sensitive=policy.sensitive,
+                l=policy.l,
+            )
+        }
+    )
     report = DisclosureReport(dataset=name, records={name: record_report})
     # A row number gives the DataStore a key; it says nothing about the incident.
     records.insert(0, "record", range(1, len(records) + 1))

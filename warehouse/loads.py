@@ -137,10 +137,22 @@ class BatchLoader:
         if date_column is not None:
             # ISO text of a date starts with YYYY-MM; far cheaper than strftime.
             iso = pc.cast(rows[date_column], pa.string())
-            rows = rows.append_column("period", pc.utf8_slice_codeunits(iso, 0, 7))
+            period = pc.utf8_slice_codeunits(iso, 0, 7)
+            if "reference_period" in rows.column_names:
+                # A pre-aggregated count belongs to the period it covers ("2024", "2024-Q3"),
+                # not to the month of its first day: a revised year replaces only that year.
+                period = pc.coalesce(pc.cast(rows["reference_period"], pa.string()), period)
+            rows = rows.append_column("period", period)
         rows = rows.append_column(
             "batch_id", pa.array([self.result.batch_id] * rows.num_rows, pa.string())
         )
+        # Nullable columns added by later revisions (aggregate figures) may be absent from
+        # rows shaped before them (re-ingested quarantine, older callers): they load as nulls.
+        arrow_types = {str: pa.string(), int: pa.int64(), float: pa.float64()}
+        for column in self.table.columns:
+            if column.name not in rows.column_names and column.nullable:
+                kind = arrow_types.get(column.type.python_type, pa.null())
+                rows = rows.append_column(column.name, pa.nulls(rows.num_rows, kind))
         return rows.select([c.name for c in self.table.columns])
 
     def _replace_periods(self) -> None:

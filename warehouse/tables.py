@@ -7,6 +7,7 @@ The schema of a database is created and upgraded by the Alembic revisions in
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -67,6 +68,11 @@ police_incidents = Table(
     Column("person_key", String),
     Column("count", Integer, nullable=False),
     *_fact_columns(),
+    # Columns added by later revisions come last, where ALTER TABLE puts them: the DuckDB
+    # bulk insert is positional (`SELECT *`).
+    # Pre-aggregated rows: the period the count covers ("2024", "2024-Q3", "2024-01/2024-06"),
+    # which is also their `period`. Null on records (one row per incident or victim).
+    Column("reference_period", String),
 )
 
 social_cases = Table(
@@ -74,7 +80,7 @@ social_cases = Table(
     metadata,
     Column("case_id", String, nullable=False),
     Column("source", String, nullable=False),
-    Column("person_key", String, nullable=False),
+    Column("person_key", String),  # null only on pre-aggregated rows
     Column("sex", String, nullable=False),
     Column("age_group", String, nullable=False),
     Column("territory_code", String, nullable=False),
@@ -83,6 +89,9 @@ social_cases = Table(
     Column("intervention_type", String, nullable=False),
     Column("referral_source", String, nullable=False),
     *_fact_columns(),
+    # Pre-aggregated rows (a shelter census): how many cases the row stands for; null on
+    # records, which are one case each. (Added by 0003: last, as in the database.)
+    Column("count", Integer),
 )
 
 school_absence = Table(
@@ -91,13 +100,23 @@ school_absence = Table(
     Column("record_id", String, nullable=False),
     Column("source", String, nullable=False),
     Column("student_key", String),
-    Column("school_code", String, nullable=False),
+    Column("school_code", String),  # null on figures above school level
     Column("territory_code", String, nullable=False),
-    Column("possible_sessions", Integer, nullable=False),
-    Column("absent_sessions", Integer, nullable=False),
-    Column("unjustified_sessions", Integer, nullable=False),
-    Column("enrolments", Integer, nullable=False),
+    # Required on pupil records; published aggregates may lack them. BIGINT: a country's
+    # possible sessions in a year exceed 2^31.
+    Column("possible_sessions", BigInteger),
+    Column("absent_sessions", BigInteger),
+    Column("unjustified_sessions", BigInteger),
+    Column("enrolments", BigInteger),
     *_fact_columns(),
+    # Added by 0003 (last, as in the database). Aggregates only, null on pupil records:
+    # which pupils the row describes, how many of them missed at least 10 % of their
+    # sessions (count and published percentage), and why a figure is absent ("suppressed"
+    # and "missing" stay distinct; null = as published).
+    Column("pupil_group", String),
+    Column("chronically_absent", BigInteger),
+    Column("chronic_absence_pct", Double),
+    Column("figure_status", String),
 )
 
 # PostgreSQL reads a period or a person's cases through these indexes (incremental recompute,
@@ -122,6 +141,16 @@ PERIOD_SOURCE: dict[str, str | None] = {
     "police_incidents": "occurred_date",
     "social_cases": "opened_date",
     "school_absence": None,
+}
+
+# The rows of each fact table that are records (one incident or victim, one case, one
+# pupil-month), as SQL conditions. Indicators read records only; pre-aggregated rows
+# (published counts) are stored beside them for reconciliation and are never added to them
+# (see "Aggregate rows in the warehouse" in docs/decisions.md).
+RECORD_ROWS: dict[str, str] = {
+    "police_incidents": "reference_period IS NULL",
+    "social_cases": '"count" IS NULL',
+    "school_absence": "student_key IS NOT NULL",
 }
 
 load_ledger = Table(
@@ -171,4 +200,61 @@ code_list_values = Table(
     metadata,
     Column("list", String, primary_key=True),
     Column("code", String, primary_key=True),
+)
+
+# Building blocks of the cross-institution and school indicators, derived from the fact
+# tables and kept up to date by warehouse.pupil_months and warehouse.case_spells: each
+# computation refreshes only what the batches loaded since the last one changed. No primary
+# key or index: an ART index on DuckDB would cost more on every refresh than it saves.
+
+# One row per pupil (pseudonymised) and month on roll, with the school year (the calendar
+# year) to date summed over all their schools; "chronically absent" is derived from the two
+# sums at reading time, so that the threshold may change without a rebuild.
+pupil_months = Table(
+    "pupil_months",
+    metadata,
+    Column("student_key", String, nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("period", String, nullable=False),
+    Column("territory_code", String, nullable=False),  # lowest of the month's schools
+    Column("absent_to_date", BigInteger),
+    Column("possible_to_date", BigInteger),
+    Column("next_period", String),  # the pupil's next month with a record in the year
+)
+
+# The persons the cross-institution indicators may ask about (pupils, minors in police
+# incidents), whose social-services cases are kept merged in case_spells.
+case_spell_persons = Table(
+    "case_spell_persons",
+    metadata,
+    Column("person_key", String, nullable=False),
+)
+
+# Their social-services cases (copied from social_cases, period = the month opened): a
+# person's spells are recomputed from these few rows, not from every case of every person.
+case_spell_cases = Table(
+    "case_spell_cases",
+    metadata,
+    Column("person_key", String, nullable=False),
+    Column("period", String, nullable=False),
+    Column("opened_date", Date, nullable=False),
+    Column("closed_date", Date),
+)
+
+# Each such person's cases merged into spells of intervention (closed 9999-12-31 while open).
+case_spells = Table(
+    "case_spells",
+    metadata,
+    Column("person_key", String, nullable=False),
+    Column("opened_date", Date, nullable=False),
+    Column("closed_date", Date, nullable=False),
+)
+
+# Which load-ledger batches each building block reflects: the ones missing here are what a
+# refresh has to take in.
+indicator_block_batches = Table(
+    "indicator_block_batches",
+    metadata,
+    Column("block", String, primary_key=True),
+    Column("batch_id", String, primary_key=True),
 )

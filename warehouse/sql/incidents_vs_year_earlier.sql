@@ -3,6 +3,7 @@ WITH counts AS (
     SELECT territory_code, period, category, SUM("count") AS n
     FROM police_incidents
     WHERE (period IN :periods OR period IN :year_earlier_periods)
+      AND reference_period IS NULL  -- records only: aggregate rows are not added
     GROUP BY territory_code, period, category
 )
 SELECT c.territory_code, p.period, c.category AS breakdown,

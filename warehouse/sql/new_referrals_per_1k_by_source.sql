@@ -3,4 +3,5 @@ SELECT territory_code, period, referral_source AS breakdown,
        COUNT(*) AS units, COUNT(*) AS numerator
 FROM social_cases
 WHERE period IN :periods
+      AND "count" IS NULL  -- records only: aggregate rows are not added
 GROUP BY territory_code, period, referral_source

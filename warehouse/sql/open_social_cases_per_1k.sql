@@ -9,6 +9,7 @@ WITH cases AS (
            EXTRACT(MONTH FROM closed_date) AS closed_month, COUNT(*) AS n
     FROM social_cases
     WHERE period <= :last_period AND (closed_date IS NULL OR closed_date >= :first_day)
+      AND "count" IS NULL  -- records only: aggregate rows are not added
     GROUP BY territory_code, period, EXTRACT(YEAR FROM closed_date),
              EXTRACT(MONTH FROM closed_date)
 ), changes AS (

@@ -4,4 +4,5 @@ SELECT territory_code, period, 'all' AS breakdown,
        SUM(possible_sessions) AS denominator
 FROM school_absence
 WHERE period IN :periods
+      AND student_key IS NOT NULL  -- records only: aggregate rows are not added
 GROUP BY territory_code, period
