@@ -4,7 +4,8 @@ compute_indicators stages them once per transaction as temporary tables, which e
 indicator's SQL may read: calc_leaves (leaf territories), calc_ancestors (each leaf with
 itself and every ancestor, and their level), calc_codes (each breakdown's categories) and
 calc_periods (the months computed, with their dates and compared months). The building
-blocks of the cross-institution indicators are staged by warehouse.pupil_months and
+blocks of the school and cross-institution indicators are persistent tables, refreshed and
+exposed as views (calc_pupil_months, calc_case_spells) by warehouse.pupil_months and
 warehouse.case_spells.
 """
 
@@ -127,14 +128,22 @@ STAGED_TABLES = (
     "calc_leaves",
     "calc_ancestors",
     "calc_codes",
-    "calc_persons",
-    "calc_pupil_months",
-    "calc_case_spells",
+    # Working tables of the building blocks' refreshes.
+    "calc_refresh_years",
+    "calc_refresh_pupils",
+    "calc_pupil_base",
+    "calc_pupil_new",
+    "calc_changed_months",
+    "calc_spell_persons",
 )
+# Views over the persistent building blocks, for this computation's parameters.
+STAGED_VIEWS = ("calc_pupil_months", "calc_case_spells")
 
 
 def drop_staged(conn: Connection) -> None:
-    """Drop every staged table (they are temporary; this frees them before commit)."""
+    """Drop every staged table and view (temporary; this frees them before commit)."""
+    for name in STAGED_VIEWS:
+        conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
     for name in STAGED_TABLES:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
 
@@ -145,9 +154,16 @@ def create_staged(conn: Connection, name: str, columns: str) -> None:
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({columns})")
 
 
+def create_staged_view(conn: Connection, name: str, query: str) -> None:
+    """(Re)create a temporary view (no parameters: a view cannot hold them)."""
+    conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY VIEW {name} AS {query}")
+
+
 def analyze_staged(conn: Connection, name: str) -> None:
-    """Give PostgreSQL statistics on a staged table (a no-op on DuckDB)."""
-    # PostgreSQL never analyses temporary tables by itself; without statistics it guesses
-    # their size and may pick nested loops over millions of rows.
+    """Give PostgreSQL statistics on a staged or just refreshed table (no-op on DuckDB)."""
+    # PostgreSQL never analyses temporary tables by itself, and autovacuum gets round to a
+    # refreshed one too late; without statistics it guesses the rows of the new months and
+    # may pick nested loops over millions of rows.
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"ANALYZE {name}")

@@ -17,7 +17,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, bindparam, select
 
-from warehouse import case_spells, indicator_inputs, indicator_sql, pupil_months
+from warehouse import block_changes, case_spells, indicator_inputs, indicator_sql, pupil_months
 from warehouse.indicator_periods import PROPAGATION_RULES, periods_to_recompute
 from warehouse.tables import FACT_TABLES, indicator_values
 
@@ -115,6 +115,12 @@ def _check(indicator: Indicator, path: Path) -> None:
         raise CatalogueError(f"{where}: " + "; ".join(problems))
 
 
+def check_referral_window(days: int) -> None:
+    """Refuse a referral window that is not a whole number of days, 0 or more."""
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise ValueError(f"referral window must be a whole number of days >= 0, not {days!r}")
+
+
 def affected_periods(
     indicator: Indicator,
     touched: Iterable[str] | Mapping[str, Iterable[str]],
@@ -125,8 +131,10 @@ def affected_periods(
     """The periods to recompute for `indicator` when batches touched `touched`.
 
     Pass `touched` as feed -> periods for the least work; a plain set of periods is taken as
-    touched in every feed of the indicator.
+    touched in every feed of the indicator. `referral_window_days` is the configured window
+    (`indicators.referral_window_days`), the same compute_indicators is given.
     """
+    check_referral_window(referral_window_days)
     return periods_to_recompute(
         indicator.propagates, touched, known, referral_window_days=referral_window_days
     )
@@ -139,8 +147,17 @@ def compute_indicators(
     *,
     chronic_threshold: float = DEFAULT_CHRONIC_THRESHOLD,
     referral_window_days: int = DEFAULT_REFERRAL_WINDOW_DAYS,
+    rebuild_blocks: bool = False,
 ) -> dict[str, int]:
-    """Recompute each indicator for its periods, in one transaction; rows written per id."""
+    """Recompute each indicator for its periods, in one transaction; rows written per id.
+
+    The building blocks the indicators read (warehouse.pupil_months, warehouse.case_spells)
+    are first brought up to date with the batches loaded since they were last refreshed, or
+    rebuilt from the fact tables when `rebuild_blocks` (after fact rows were changed other
+    than through the loader; the results are the same either way). `referral_window_days`
+    must be the window the periods were chosen with (`affected_periods`).
+    """
+    check_referral_window(referral_window_days)
     todo = {
         i.id: sorted(set(periods_by_indicator.get(i.id, ())))
         for i in catalogue
@@ -151,7 +168,7 @@ def compute_indicators(
     params = {"chronic_threshold": chronic_threshold, "referral_window_days": referral_window_days}
     written: dict[str, int] = {}
     with engine.begin() as conn:
-        _stage_inputs(conn, catalogue, todo, chronic_threshold, referral_window_days)
+        _stage_inputs(conn, catalogue, todo, chronic_threshold, rebuild_blocks)
         staged: list[str] = []
         for indicator in catalogue:
             if indicator.id not in todo:
@@ -185,20 +202,23 @@ def _stage_inputs(
     catalogue: list[Indicator],
     todo: dict[str, list[str]],
     chronic_threshold: float,
-    referral_window_days: int,
+    rebuild_blocks: bool,
 ) -> None:
     indicator_inputs.tune_session(conn)
     indicator_inputs.stage_territories(conn)
     indicator_inputs.stage_codes(conn)
-    # Building blocks shared by several indicators, staged once for the periods of all.
+    # Building blocks shared by several indicators: refreshed only when some indicator reads
+    # them (the batches they have not taken in wait for the next computation that does).
     pupil_periods = _periods_reading(pupil_months.PUPIL_MONTHS, catalogue, todo)
-    if pupil_periods:
-        pupil_months.stage_pupil_months(conn, pupil_periods, chronic_threshold)
     spell_periods = _periods_reading(case_spells.CASE_SPELLS, catalogue, todo)
+    if pupil_periods or spell_periods:
+        block_changes.lock_blocks(conn)
+    if pupil_periods:
+        pupil_months.refresh_pupil_months(conn, rebuild=rebuild_blocks)
+        pupil_months.stage_pupil_months(conn, pupil_periods, chronic_threshold)
     if spell_periods:
-        case_spells.stage_case_spells(
-            conn, spell_periods, referral_window_days, with_pupils=bool(pupil_periods)
-        )
+        case_spells.refresh_case_spells(conn, rebuild=rebuild_blocks)
+        case_spells.stage_case_spells(conn)
 
 
 def _periods_reading(table: str, catalogue: list[Indicator], todo: dict[str, list[str]]) -> set:

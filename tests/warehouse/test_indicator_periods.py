@@ -56,3 +56,15 @@ def test_touched_periods_by_feed_apply_each_feeds_own_rule():
     both = affected_periods(indicator, {"2022-10"}, KNOWN)
     assert both == [p for p in KNOWN if p >= "2022-09"]
     assert affected_periods(indicator, {"police_incidents": {"2022-10"}}, KNOWN) == []
+
+
+def test_the_configured_referral_window_decides_how_far_back_referrals_are_recomputed():
+    indicator = next(i for i in load_catalogue() if i.id == "police_referrals_with_intervention")
+    touched = {"social_cases": {"2023-05"}}
+    assert affected_periods(indicator, touched, KNOWN)[0] == "2023-04"  # 30 days by default
+    assert affected_periods(indicator, touched, KNOWN, referral_window_days=0)[0] == "2023-05"
+    # 1 May minus 90 days is 31 January.
+    assert affected_periods(indicator, touched, KNOWN, referral_window_days=90)[0] == "2023-01"
+    for wrong in (-1, 2.5, "30"):
+        with pytest.raises(ValueError, match="referral window"):
+            affected_periods(indicator, touched, KNOWN, referral_window_days=wrong)
