@@ -4,6 +4,8 @@
 2. ``protect_table`` and the LP ``audit_table`` on the hierarchical aggregate of the same
    incidents: 21 comunas + city x 10 categories + all x 72 months + 6 years x F/M + all
    (56,628 cells).
+3. The disclosure cache on an indicator-like slice of it (both sexes, months without a
+   hierarchy: one sub-table per month): protected cold, then with one month revised.
 
 Baseline, same data, same run: a plain pandas groupby (what publishing without disclosure
 control would cost). Seeded and deterministic. Usage: python bench/disclosure.py [--rows N]
@@ -27,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from publish.disclosure_audit import audit_table  # noqa: E402
+from publish.disclosure_cache import DisclosureCache  # noqa: E402
 from publish.record_level import publishable_incidents, to_month  # noqa: E402
 from publish.small_cells import SmallCellRule, hierarchical_totals, protect_table  # noqa: E402
 
@@ -180,6 +183,46 @@ def bench_table(
     }
 
 
+def bench_cache(table: pd.DataFrame, dims: list[str], hierarchies: dict) -> dict:
+    """An indicator-like table (no hierarchy over months: one sub-table per month), protected
+    cold, then again with one month changed, through the disclosure cache."""
+    import tempfile
+
+    leaf_months = list(hierarchies["month"])
+    monthly = table[table["month"].isin(leaf_months) & table["sex"].eq("all")]
+    monthly = monthly.drop(columns="sex").reset_index(drop=True)
+    keys = ["territory", "category", "month"]
+    levels = {k: hierarchies[k] for k in ("territory", "category")}
+    rule = SmallCellRule.below_5()
+    changed = monthly.copy()
+    # A revision of one month: a leaf moves by 3 and its totals with it.
+    last = changed["month"] == changed["month"].max()
+    leaf = changed.index[last & changed["territory"].ne("05001") & changed["category"].ne("all")][0]
+    territory, category = changed.loc[leaf, ["territory", "category"]]
+    touched = last & changed["territory"].isin([territory, "05001"]) & changed["category"].isin(
+        [category, "all"]
+    )
+    changed.loc[touched, "n"] += 3
+
+    def run(frame: pd.DataFrame, cache: DisclosureCache) -> float:
+        _, seconds = timed(lambda: protect_table(frame, count="n", dimensions=keys,
+                                                 hierarchies=levels, rule=rule, cache=cache))
+        return seconds
+
+    with tempfile.TemporaryDirectory() as folder:
+        cold = run(monthly, DisclosureCache(Path(folder)))
+        warm = DisclosureCache(Path(folder))
+        revised = run(changed, warm)
+    return {
+        "step": "protect_table by month through the cache (below_5)",
+        "cells": len(monthly),
+        "cold_seconds": round(cold, 2),
+        "one_month_changed_seconds": round(revised, 2),
+        "months_reused": warm.hits,
+        "months_protected": warm.misses,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -190,6 +233,7 @@ def main() -> int:
     table, dims, hierarchies, baseline = aggregate_table(incidents)
     for rule_name in args.rules:
         print(json.dumps(bench_table(table, dims, hierarchies, baseline, rule_name)), flush=True)
+    print(json.dumps(bench_cache(table, dims, hierarchies)), flush=True)
     return 0
 
 

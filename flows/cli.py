@@ -7,8 +7,6 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -35,11 +33,28 @@ def main() -> None:
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    finally:
+        stop_temporary_server()
     # DuckDB's native bindings print spurious "leaked instance" warnings when the interpreter
     # tears down after a Prefect flow; the work is finished and flushed, so skip the teardown.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def stop_temporary_server() -> None:
+    """Stop the temporary Prefect API server a flow run started in this process, if any.
+
+    With no server configured, Prefect runs flows against a temporary local one: a uvicorn
+    child process (`prefect.server.api.server.SubprocessASGIServer`) that Prefect stops from
+    an atexit hook. `os._exit` skips atexit hooks, so without this the child outlives the
+    command, holding its stdout: `convive demo | tail` would never end.
+    """
+    module = sys.modules.get("prefect.server.api.server")
+    if module is None:  # no flow ran (or a server is configured): nothing was started
+        return
+    for server in list(module.SubprocessASGIServer._instances.values()):
+        server.stop()  # terminate, wait up to 5 s, then kill
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -106,7 +121,7 @@ def _latest_population(config) -> dict[str, int]:
 def run(
     config_path: Path = typer.Option(Path("convive.toml"), "--config", help="convive.toml"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the catalogue path"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but errors"),
 ) -> None:
     """Run the whole chain once, in process: ingest, compute, publish."""
     _run(_load(config_path), demo=False, as_json=as_json, quiet=quiet)
@@ -115,22 +130,12 @@ def run(
 @app.command()
 def demo(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the catalogue path"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but errors"),
 ) -> None:
     """Generate the synthetic feeds and run the Medellín demo end to end (no server)."""
     config = _load(DEMO_CONFIG)
     _generate(config)
     _run(config, demo=True, as_json=as_json, quiet=quiet)
-
-
-@contextmanager
-def _busy(quiet: bool, message: str) -> Iterator[None]:
-    """A live spinner on the terminal while the chain runs (none when quiet or JSON)."""
-    if quiet or not console.is_terminal:
-        yield
-        return
-    with console.status(message):
-        yield
 
 
 def _run(config, *, demo: bool, as_json: bool, quiet: bool = False) -> None:
@@ -139,6 +144,7 @@ def _run(config, *, demo: bool, as_json: bool, quiet: bool = False) -> None:
     from connectors.errors import SourceError
     from flows.chain import run_chain
     from flows.environment import without_heartbeat
+    from flows.progress_bars import console_progress
     from flows.steps import PublicationError, RejectedShareError
     from publish.ckan_target import CkanPublishError
     from schemas.person_keys import PseudonymKeyError, secret_from_environment
@@ -147,7 +153,8 @@ def _run(config, *, demo: bool, as_json: bool, quiet: bool = False) -> None:
     started = time.perf_counter()
     try:
         secret_from_environment(allow_demo=demo)  # fail before any work, not inside the flow
-        with without_heartbeat(), _busy(quiet or as_json, "Ingesting, computing, publishing"):
+        # Bars and step lines on stderr (bars only on a terminal); none for --quiet/--json.
+        with without_heartbeat(), console_progress(errors, enabled=not (quiet or as_json)):
             result = run_chain(config, demo=demo)
     except (
         SourceError,
@@ -175,7 +182,6 @@ def _run(config, *, demo: bool, as_json: bool, quiet: bool = False) -> None:
         )
         return
     if quiet:
-        print(result.index)
         return
     table = Table(title="Feeds")
     for column in ("feed", "batch", "read", "loaded", "quarantined", "periods"):

@@ -38,7 +38,7 @@ from flows.config import Config, load_config
 from flows.recovery import io_retries
 from flows.stages import feed_named, locked_warehouse
 from schemas.person_keys import secret_from_environment
-from warehouse.loads import BatchLoader, LoadResult, find_loaded
+from warehouse.loads import BatchLoader, find_loaded
 from warehouse.tables import territories
 
 MB = 1 << 20
@@ -236,7 +236,7 @@ def load_parts_task(
                 for rows in part.valid:
                     loader.add(rows, quarantined, rows_read)
                     quarantined, rows_read = [], 0
-            _check_rejected_share(feed_config.max_rejected_share, feed, file, loader.result)
+            steps.check_rejected_share(feed_config, file, loader.result)
     result = loader.result
     return steps.FeedReport(
         feed,
@@ -247,16 +247,6 @@ def load_parts_task(
         result.rows_quarantined,
         result.periods,
     )
-
-
-def _check_rejected_share(limit: float, feed: str, file: str, result: LoadResult) -> None:
-    # Same rule and message as steps.ingest_feed, for the same batch read in parts.
-    share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
-    if share > limit:
-        raise steps.RejectedShareError(
-            f"{file}: feed {feed} rejected {result.rows_quarantined} of {result.rows_read} "
-            f"rows ({share:.1%}), above its limit of {limit:.1%}; the batch was not loaded"
-        )
 
 
 @task(task_run_name="known territories", cache_policy=NO_CACHE, **io_retries())

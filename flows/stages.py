@@ -13,14 +13,15 @@ retried (`flows.recovery`).
 
 from __future__ import annotations
 
-import os
+import multiprocessing
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 from prefect.cache_policies import DEFAULT, NO_CACHE
@@ -32,8 +33,10 @@ from flows.recovery import io_retries
 from flows.warehouse_lock import duckdb_file, file_lock, warehouse_lock
 from schemas.person_keys import secret_from_environment
 from warehouse.engine import open_warehouse
-from warehouse.indicators import affected_periods, compute_indicators, load_catalogue
 from warehouse.tables import territories
+
+if TYPE_CHECKING:  # a type only: importing the quality gate's module is not free
+    from warehouse.quality_gate import QualityReport
 
 PORTAL_LIMIT = "convive-portal"  # global concurrency limit around portal (CKAN) calls
 _RESUMABLE = {"cache_policy": DEFAULT, "persist_result": True}
@@ -59,15 +62,25 @@ def warehouse_snapshot(config: Config) -> Iterator[str]:
     file would keep every load waiting for the whole publication). PostgreSQL: the database
     itself, whose readers never block writers.
     """
-    database = duckdb_file(config.warehouse_url)
+    with ExitStack() as stack:
+        with warehouse_lock(config.warehouse_url):  # copied under the lock, kept after it
+            snapshot = stack.enter_context(duckdb_copy(config.warehouse_url))
+        yield snapshot
+
+
+@contextmanager
+def duckdb_copy(url: str) -> Iterator[str]:
+    """A private copy of a DuckDB warehouse (its URL) until the block ends; other URLs as
+    they are. DuckDB lets only one process open a file: two processes reading one snapshot
+    each need their own."""
+    database = duckdb_file(url)
     if database is None:
-        yield config.warehouse_url
+        yield url
         return
     with tempfile.TemporaryDirectory(prefix=".snapshot-", dir=database.parent) as folder:
-        with warehouse_lock(config.warehouse_url):
-            for name in (database.name, database.name + ".wal"):
-                if (database.parent / name).exists():
-                    shutil.copy2(database.parent / name, Path(folder) / name)
+        for name in (database.name, database.name + ".wal"):
+            if (database.parent / name).exists():
+                shutil.copy2(database.parent / name, Path(folder) / name)
         yield f"duckdb:///{Path(folder) / database.name}"
 
 
@@ -187,18 +200,10 @@ def ingest_stage(
 
 def indicator_periods(config: Config, batches: list[progress.LedgerBatch]) -> dict[str, list[str]]:
     """The periods of each indicator that these batches change (within the window)."""
-    known = steps.window_periods(config)
-    window = set(known)
     touched: dict[str, set[str]] = {}
     for batch in batches:
-        touched.setdefault(batch.feed, set()).update(p for p in batch.periods if p in window)
-    periods = {}
-    for indicator in load_catalogue():
-        # Per feed: each feed of an indicator says how far a change in it reaches.
-        changed = {f: touched[f] for f in indicator.feeds if touched.get(f)}
-        if changed:
-            periods[indicator.id] = affected_periods(indicator, changed, known)
-    return periods
+        touched.setdefault(batch.feed, set()).update(batch.periods)
+    return steps.indicator_periods(config, touched)
 
 
 @task(task_run_name="batches owed to indicators", cache_policy=NO_CACHE, **io_retries())
@@ -215,12 +220,7 @@ def compute_task(
     """Recompute each indicator for its periods (batch ids key the cached result)."""
     config = load_config(config_path)
     with locked_warehouse(config) as engine:
-        return compute_indicators(
-            engine,
-            load_catalogue(),
-            periods,
-            chronic_threshold=config.indicators.chronic_absence_threshold,
-        )
+        return steps.compute_periods(config, engine, periods)
 
 
 @task(task_run_name="mark indicated", cache_policy=NO_CACHE, **io_retries())
@@ -288,53 +288,80 @@ def _rerun_or_by_hand(after_batch: str) -> bool:
 # -- quality gate and publication -----------------------------------------------------------
 
 
-@task(task_run_name="quality gate", cache_policy=NO_CACHE, **io_retries())
-def quality_gate_task(config_path: str, warehouse_url: str) -> str:
-    """Run the quality suites and write the Data Docs; raise QualityGateFailed on a failure."""
+def gate_in_child(config_path: str, warehouse_url: str) -> tuple[QualityReport, str]:
+    """Run the quality suites and write the Data Docs (in the process `gate_alongside` starts).
+
+    Returns the report unjudged: the caller raises QualityGateFailed from it.
+    """
     config = reading(load_config(config_path), warehouse_url)
     engine = open_warehouse(warehouse_url)
     try:
         report, docs = steps.quality_gate(config, engine)
     finally:
         engine.dispose()
-    report.raise_if_failed()
-    return str(docs)
+    return report, str(docs)
 
 
-def portal_enabled(config: Config) -> bool:
-    """Whether this publication also goes to the CKAN portal (as `steps.publish` decides)."""
-    return config.publish.ckan.enabled or os.environ.get("CONVIVE_PUBLISH_CKAN") == "1"
+@contextmanager
+def gate_alongside(config_path: str, warehouse_url: str) -> Iterator[Callable[[], str]]:
+    """Run the quality gate in another process while this one prepares the publication.
+
+    Importing and running Great Expectations takes seconds, and so does disclosure control:
+    on two cores they overlap. Yields the verdict: call it before writing anything; it waits
+    for the gate, raises QualityGateFailed on a failure and returns the Data Docs' path.
+    """
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process running threads
+    with (
+        duckdb_copy(warehouse_url) as own_url,
+        ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool,
+    ):
+        gate = pool.submit(gate_in_child, config_path, own_url)
+
+        def verdict() -> str:
+            report, docs = gate.result()
+            report.raise_if_failed()
+            return docs
+
+        try:
+            yield verdict
+        except Exception as error:
+            # Data the gate refuses can also break the packaging: the gate's verdict says
+            # more (and raises the error the stage reports as convive.quality.failed).
+            if gate.exception() is None and gate.result()[0].failures:
+                raise _gate_failure(gate.result()[0]) from error
+            raise
 
 
-@task(task_run_name="publish", cache_policy=NO_CACHE, **io_retries())
+def _gate_failure(report: QualityReport) -> Exception:
+    from warehouse.quality_gate import QualityGateFailed
+
+    return QualityGateFailed(report.failures)
+
+
+@task(task_run_name="quality gate and publish", cache_policy=NO_CACHE, **io_retries())
 def publish_task(config_path: str, warehouse_url: str) -> tuple[str, list[str]]:
-    """Protect and package every indicator, write the local catalogue, then the portal.
+    """Quality gate (alongside), protect and package every dataset, then, if the gate passed,
+    write the local catalogue and the portal (`steps.write_publication`, the same publication
+    as `convive run`). A failed gate raises QualityGateFailed before anything is written.
 
     Portal calls hold a slot of the `convive-portal` global concurrency limit, so that no
     more publications than it allows talk to CKAN at once, from any machine.
     """
     from prefect.concurrency.sync import concurrency
 
-    from publish.local_catalogue import write_catalogue
-
     config = reading(load_config(config_path), warehouse_url)
-    engine = open_warehouse(warehouse_url)
-    try:
-        packages = steps.build_packages(config, engine)
-        attachments = [steps.coordination_report(config, engine, packages)]
-    finally:
-        engine.dispose()
-    index = write_catalogue(
-        [package for _, package in packages],
-        config.path(config.publish.catalogue_dir),
-        steps.publisher_of(config),
-        title=config.project.name,
-        attachments=attachments,
-    )
-    if portal_enabled(config):
-        with concurrency(PORTAL_LIMIT, occupy=1):
-            steps.publish_ckan(config, [package for _, package in packages])
-    return str(index), sorted(package.name for _, package in packages)
+    with gate_alongside(config_path, warehouse_url) as verdict:
+        engine = open_warehouse(warehouse_url)
+        try:
+            written = steps.write_publication(
+                config,
+                engine,
+                portal_slot=lambda: concurrency(PORTAL_LIMIT, occupy=1),
+                before_writing=verdict,
+            )
+        finally:
+            engine.dispose()
+    return str(written.index), sorted(package.name for package in written.datasets)
 
 
 @task(task_run_name="mark published", cache_policy=NO_CACHE, **io_retries())
@@ -366,12 +393,11 @@ def publish_stage(config_path: str, periods: str = "") -> dict[str, Any]:
         # The gate and the packages read one snapshot: what is published is what passed.
         with warehouse_snapshot(config) as snapshot:
             try:
-                quality_gate_task(config_path, snapshot)
+                index, datasets = publish_task(config_path, snapshot)
             except QualityGateFailed as failed:
                 failures = [f.describe() for f in failed.failures]
                 events.emit_quality_failed(instance, owed, failures)
                 raise
-            index, datasets = publish_task(config_path, snapshot)
         mark_published_task(config_path, owed)
     events.emit_dataset_published(instance, datasets, owed, Path(index))
     return {"batches": owed, "datasets": datasets, "catalogue": index}

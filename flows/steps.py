@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -20,9 +21,16 @@ from connectors.prefetch import prefetched
 from connectors.source_profiles import SourceProfile, find_profile, load_profile
 from connectors.territory_files import TerritoryFiles, read_territories
 from flows.config import Config, FeedConfig
+from flows.progress_bars import ProgressCallback, Step, current_reporter, expected_rows
 from publish.ckan_target import CkanReport, publish_to_ckan
-from publish.coordination_report import ReportIndicator, load_territories, render_report
+from publish.coordination_report import (
+    ReportIndicator,
+    load_territories,
+    render_report,
+    report_dataset,
+)
 from publish.dcat import Publisher
+from publish.disclosure_cache import DisclosureCache
 from publish.incident_records import incident_records_package
 from publish.indicator_datasets import (
     COMPARED_WITH,
@@ -31,7 +39,7 @@ from publish.indicator_datasets import (
 )
 from publish.local_catalogue import write_catalogue
 from publish.package import DatasetPackage
-from publish.package_files import RenderedFile
+from publish.package_files import DocumentDataset, RenderedFile
 from publish.record_level import RecordPolicy
 from publish.small_cells import SmallCellRule
 from schemas.code_lists import INCIDENT_CATEGORIES
@@ -102,13 +110,21 @@ def feed_profile(config: Config, feed: FeedConfig) -> SourceProfile:
     return load_profile(find_profile(feed.profile, [config.folder / "profiles"]))
 
 
-def ingest_feed(config: Config, engine: Engine, feed: FeedConfig, *, secret: bytes) -> FeedReport:
-    """Load one feed file: skip it if this content was loaded before, else replace its periods."""
+def ingest_feed(
+    config: Config, engine: Engine, feed: FeedConfig, *, secret: bytes, step: Step | None = None
+) -> FeedReport:
+    """Load one feed file: skip it if this content was loaded before, else replace its periods.
+
+    Progress (rows read) goes to `step`, or to a new step of the current reporter.
+    """
     profile = feed_profile(config, feed)
     path = config.path(feed.path)
-    content_hash = file_sha256(path)
+    content_hash, lines = file_sha256_and_lines(path)
+    total = expected_rows(path, profile.read.format, profile.read.skip_rows, lines)
+    step = step or current_reporter().step(f"ingest {feed.name}", total=total, unit="rows")
     earlier = find_loaded(engine, profile.feed, profile.id, content_hash)
     if earlier:
+        step.finish(f"{feed.name}: unchanged, already loaded as batch {earlier}")
         return FeedReport(feed.name, earlier, True, 0, 0, 0, [])
     with engine.connect() as conn:
         known = frozenset(conn.execute(select(territories.c.code)).scalars())
@@ -116,9 +132,11 @@ def ingest_feed(config: Config, engine: Engine, feed: FeedConfig, *, secret: byt
         engine, feed=profile.feed, source=profile.id, file_name=path.name, content_hash=content_hash
     ) as loader:
         load_batches(loader, checked_batches(path, profile, secret=secret,
-                                             known_territories=known))
-        _check_rejected_share(feed, path, loader.result)
+                                             known_territories=known), progress=step.update)
+        check_rejected_share(feed, path, loader.result)
     result = loader.result
+    step.finish(f"{feed.name}: {result.rows_read:,} rows read, {result.rows_loaded:,} loaded, "
+                f"{result.rows_quarantined:,} quarantined")
     return FeedReport(
         feed.name,
         result.batch_id,
@@ -130,13 +148,28 @@ def ingest_feed(config: Config, engine: Engine, feed: FeedConfig, *, secret: byt
     )
 
 
-def load_batches(loader: BatchLoader, batches: Iterator[CheckedBatch]) -> None:
-    """Load checked batches, checking the next one while the previous one is inserted."""
+def load_batches(
+    loader: BatchLoader,
+    batches: Iterator[CheckedBatch],
+    progress: ProgressCallback | None = None,
+) -> None:
+    """Load checked batches, checking the next one while the previous one is inserted.
+
+    `progress(rows_read_so_far, None)` after each batch (None: the total stays as estimated).
+    """
+    read = 0
     for batch in prefetched(batches):
         loader.add(batch.valid, [asdict(q) for q in batch.quarantined], batch.rows_read)
+        read += batch.rows_read
+        if progress is not None:
+            progress(read, None)
 
 
-def _check_rejected_share(feed: FeedConfig, path: Path, result: LoadResult) -> None:
+def check_rejected_share(feed: FeedConfig, path: Path | str, result: LoadResult) -> None:
+    """Raise RejectedShareError when a batch quarantined more rows than its feed allows.
+
+    Called inside the load's transaction (whole or partitioned), so nothing is kept then.
+    """
     share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
     if share > feed.max_rejected_share:
         raise RejectedShareError(
@@ -148,11 +181,17 @@ def _check_rejected_share(feed: FeedConfig, path: Path, result: LoadResult) -> N
 
 def file_sha256(path: Path) -> str:
     """Content hash of a file, read in chunks."""
-    digest = hashlib.sha256()
+    return file_sha256_and_lines(path)[0]
+
+
+def file_sha256_and_lines(path: Path) -> tuple[str, int]:
+    """Content hash and line count of a file, in one pass (the count sizes progress bars)."""
+    digest, lines = hashlib.sha256(), 0
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+            lines += chunk.count(b"\n")
+    return digest.hexdigest(), lines
 
 
 def window_periods(config: Config) -> list[str]:
@@ -167,22 +206,53 @@ def window_periods(config: Config) -> list[str]:
 
 
 def compute(config: Config, engine: Engine, reports: list[FeedReport]) -> dict[str, int]:
-    """Recompute each indicator for the periods the loaded batches touched."""
-    known = window_periods(config)
-    window = set(known)
+    """Recompute each indicator for the periods the loaded batches touched.
+
+    Each indicator gets the periods touched per feed (feed -> periods), so its propagation
+    rule for one feed never applies to months only another feed touched.
+    """
     touched_by_feed: dict[str, set[str]] = {}
     for report in reports:
         feed = feed_profile(config, _feed(config, report.feed)).feed
-        touched_by_feed.setdefault(feed, set()).update(p for p in report.periods if p in window)
-    catalogue = load_catalogue()
-    periods = {
-        ind.id: affected_periods(
-            ind, set().union(*(touched_by_feed.get(f, set()) for f in ind.feeds)), known
-        )
-        for ind in catalogue
-    }
+        touched_by_feed.setdefault(feed, set()).update(report.periods)
+    step = current_reporter().step("compute indicators", total=None, unit="indicators")
+    written = compute_periods(config, engine, indicator_periods(config, touched_by_feed))
+    step.finish(f"indicators: {sum(written.values()):,} values of {len(written)} indicators")
+    return written
+
+
+def indicator_periods(
+    config: Config, touched_by_feed: dict[str, set[str]]
+) -> dict[str, list[str]]:
+    """The periods of each indicator that these touched periods (canonical feed ->) change.
+
+    Only periods inside the configured window count; each feed of an indicator says how far
+    a change in it reaches, so one feed's rule never applies to another feed's months.
+    """
+    known = window_periods(config)
+    window = set(known)
+    touched = {f: {p for p in ps if p in window} for f, ps in touched_by_feed.items()}
+    periods = {}
+    for indicator in load_catalogue():
+        changed = {f: touched[f] for f in indicator.feeds if touched.get(f)}
+        if changed:
+            periods[indicator.id] = affected_periods(
+                indicator, changed, known,
+                referral_window_days=config.indicators.referral_window_days,
+            )  # fmt: skip
+    return periods
+
+
+def compute_periods(
+    config: Config, engine: Engine, periods: dict[str, list[str]]
+) -> dict[str, int]:
+    """Recompute each indicator for its periods with the configured settings."""
     return compute_indicators(
-        engine, catalogue, periods, chronic_threshold=config.indicators.chronic_absence_threshold
+        engine,
+        load_catalogue(),
+        periods,
+        chronic_threshold=config.indicators.chronic_absence_threshold,
+        referral_window_days=config.indicators.referral_window_days,
     )
 
 
@@ -200,11 +270,18 @@ def disclosure_rule(config: Config) -> SmallCellRule:
 
 
 def build_packages(config: Config, engine: Engine) -> list[tuple[Indicator, DatasetPackage]]:
-    """Protect and package every indicator of the catalogue."""
+    """Protect and package every indicator of the catalogue.
+
+    Periods whose values did not change since the last publication reuse their stored
+    suppression pattern and audit verdict (`disclosure_cache`): same output, much less work.
+    """
     rule = disclosure_rule(config)
     profiles = [feed_profile(config, f) for f in config.feeds]
+    cache = disclosure_cache(config)
+    catalogue = load_catalogue()
+    step = current_reporter().step("protect datasets", total=len(catalogue), unit="datasets")
     packages = []
-    for indicator in load_catalogue():
+    for indicator in catalogue:
         used = [p for p in profiles if p.feed in indicator.feeds]
         package = indicator_package(
             engine,
@@ -214,6 +291,7 @@ def build_packages(config: Config, engine: Engine) -> list[tuple[Indicator, Data
             root=(config.territories.root_code, config.territories.root_name),
             synthetic=any(p.synthetic for p in used),
             sources=sorted(f"{p.title} ({p.publisher})" for p in used),
+            cache=cache,
         )
         if indicator.id in COMPARED_WITH:
             base_id, months = COMPARED_WITH[indicator.id]
@@ -222,14 +300,28 @@ def build_packages(config: Config, engine: Engine) -> list[tuple[Indicator, Data
                                                                 months)
             package.disclosure["comparison_values_withheld"] = withheld
         packages.append((indicator, package))
+        step.update(len(packages))
+    step.finish(f"{len(packages)} indicator datasets protected")
+    cache.prune()  # what this publication did not use belongs to replaced values
     return packages
+
+
+def disclosure_cache(config: Config) -> DisclosureCache:
+    """The cache of suppression patterns, beside (never inside) the local catalogue.
+
+    Its entries are named by hashes of unprotected counts: keep it as private as the
+    warehouse.
+    """
+    catalogue = config.path(config.publish.catalogue_dir)
+    return DisclosureCache(catalogue.with_name(f".{catalogue.name}-disclosure-cache"))
 
 
 def incident_records(config: Config, engine: Engine) -> DatasetPackage:
     """The k-anonymous record-level police incidents of the window."""
     profiles = [p for p in map(lambda f: feed_profile(config, f), config.feeds)
                 if p.feed == "police_incidents"]
-    return incident_records_package(
+    step = current_reporter().step("protect record-level incidents", total=None, unit="")
+    package = incident_records_package(
         engine,
         periods=(config.indicators.first_period, config.indicators.last_period),
         root=(config.territories.root_code, config.territories.root_name),
@@ -237,6 +329,8 @@ def incident_records(config: Config, engine: Engine) -> DatasetPackage:
         sources=sorted(f"{p.title} ({p.publisher})" for p in profiles),
         policy=RecordPolicy(k=config.disclosure.k, l=config.disclosure.l),
     )
+    step.finish(f"record-level incidents: {len(package.table):,} records, k-anonymous")
+    return package
 
 
 def coordination_report(
@@ -272,6 +366,19 @@ def coordination_report(
     )
 
 
+def report_document(
+    config: Config, report: RenderedFile, datasets: list[DatasetPackage]
+) -> DocumentDataset:
+    """The coordination report as its own portal dataset (publish.coordination_report)."""
+    return report_dataset(
+        report,
+        root=(config.territories.root_code, config.territories.root_name),
+        period=config.indicators.last_period,
+        synthetic=any(d.synthetic for d in datasets),
+        sources=sorted({source for d in datasets for source in d.sources}),
+    )
+
+
 def publisher_of(config: Config) -> Publisher:
     """The catalogue's publisher, from the configuration."""
     project = config.project
@@ -286,6 +393,12 @@ def publisher_of(config: Config) -> Publisher:
         publisher_type=project.publisher_type,
         spatial_uri=project.spatial_uri,
     )
+
+
+def ckan_enabled(config: Config, *, requested: bool = False) -> bool:
+    """Whether a publication also goes to the CKAN portal: asked for by the caller, by the
+    configuration, or for one run by CONVIVE_PUBLISH_CKAN=1."""
+    return requested or config.publish.ckan.enabled or os.environ.get("CONVIVE_PUBLISH_CKAN") == "1"
 
 
 class PublicationError(RuntimeError):
@@ -322,26 +435,64 @@ def publish(config: Config, engine: Engine, *, ckan: bool = False) -> Publicatio
     """
     report, docs = quality_gate(config, engine)
     report.raise_if_failed()
+    current_reporter().step("quality gate", total=None, unit="").finish("quality gate passed")
+    written = write_publication(config, engine, ckan=ckan)
+    return Publication(index=written.index, quality_docs=docs, ckan=written.ckan)
+
+
+@dataclass
+class Written:
+    """What `write_publication` wrote: the catalogue's index page, the datasets, the portal."""
+
+    index: Path
+    datasets: list[DatasetPackage]
+    ckan: CkanReport | None
+
+
+def write_publication(
+    config: Config,
+    engine: Engine,
+    *,
+    ckan: bool = False,
+    portal_slot: Callable[[], AbstractContextManager] = nullcontext,
+    before_writing: Callable[[], object] | None = None,
+) -> Written:
+    """Protect, package and report; write the local catalogue, then the portal if enabled.
+
+    The same publication for `convive run` and the served publish stage, which holds a
+    `portal_slot` (a global concurrency limit) around its portal calls and waits, through
+    `before_writing`, for the quality gate it ran alongside (raising stops everything).
+    """
     packages = build_packages(config, engine)
-    attachments = [coordination_report(config, engine, packages)]
+    report_file = coordination_report(config, engine, packages)
     datasets = [package for _, package in packages]
     if config.disclosure.record_level:
         datasets.append(incident_records(config, engine))
+    if before_writing is not None:
+        before_writing()
+    step = current_reporter().step("write catalogue", total=len(datasets), unit="datasets")
     index = write_catalogue(
         datasets,
         config.path(config.publish.catalogue_dir),
         publisher_of(config),
         title=config.project.name,
-        attachments=attachments,
+        attachments=[report_file],
+        progress=step.update,
     )
+    step.finish(f"local catalogue: {len(datasets)} datasets and the report in {index.parent}")
     ckan_report = None
-    if ckan or config.publish.ckan.enabled or os.environ.get("CONVIVE_PUBLISH_CKAN") == "1":
-        ckan_report = publish_ckan(config, datasets)
-    return Publication(index=index, quality_docs=docs, ckan=ckan_report)
+    if ckan_enabled(config, requested=ckan):
+        document = report_document(config, report_file, datasets)
+        with portal_slot():
+            ckan_report = publish_ckan(config, datasets, report=document)
+    return Written(index=index, datasets=datasets, ckan=ckan_report)
 
 
-def publish_ckan(config: Config, packages: list[DatasetPackage]) -> CkanReport:
-    """Publish the packages to the CKAN portal named by the configured environment variables."""
+def publish_ckan(
+    config: Config, packages: list[DatasetPackage], *, report: DocumentDataset | None = None
+) -> CkanReport:
+    """Publish the packages (and the coordination report's dataset, when given) to the CKAN
+    portal named by the configured environment variables."""
     import ckanapi
 
     settings = config.publish.ckan
@@ -354,13 +505,22 @@ def publish_ckan(config: Config, packages: list[DatasetPackage]) -> CkanReport:
     client = ckanapi.RemoteCKAN(
         os.environ[settings.url_env], apikey=os.environ[settings.token_env], user_agent="convive"
     )
-    return publish_to_ckan(
+    documents = [report] if report is not None else []
+    step = current_reporter().step(
+        "publish to CKAN", total=len(packages) + len(documents), unit="datasets"
+    )
+    result = publish_to_ckan(
         packages,
         client,
         organization=settings.organization,
         publisher=publisher_of(config),
         release=config.indicators.last_period,
+        documents=documents,
+        progress=step.update,
     )
+    step.finish(f"CKAN: {len(result.created)} created, {len(result.updated)} updated, "
+                f"{len(result.unchanged)} unchanged; {result.uploads} files uploaded")
+    return result
 
 
 def publish_local(config: Config, engine: Engine) -> Path:

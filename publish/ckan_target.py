@@ -31,7 +31,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,7 +42,7 @@ from ckanapi.errors import CKANAPIError, NotAuthorized, NotFound, ValidationErro
 from publish.dcat import Distribution, Publisher
 from publish.dcat_ckan import dataset_fields, resource_fields
 from publish.package import DatasetPackage
-from publish.package_files import RenderedFile, render_files
+from publish.package_files import DocumentDataset, RenderedFile, render_files
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ PRIMARY_KEY = ("territory_code", "period", "breakdown")
 RECORD_KEY = "record"  # record-level tables number their rows
 DATASTORE_CHUNK = 5_000  # records per datastore call: keeps each request well under limits
 MANAGED_KEYS = ("title", "notes", "license_id", "version", "maintainer", "maintainer_email")
+# Called with (datasets done, datasets in the release) after each dataset is published.
+Progress = Callable[[int, int], None]
 
 
 class CkanClient(Protocol):
@@ -259,28 +261,38 @@ def publish_to_ckan(
     publisher: Publisher,
     release: str,
     retry: RetryPolicy | None = None,
+    documents: Sequence[DocumentDataset] = (),
+    progress: Progress | None = None,
 ) -> CkanReport:
     """Publish every package as a dataset of `organization` for the data period `release`.
 
     `client` is a ckanapi.RemoteCKAN built by the caller from the URL and token in the
-    environment. Re-publishing unchanged packages uploads nothing. Raises CkanAuthError (403),
+    environment. `documents` are datasets of given files (the coordination report), published
+    the same way but without a DataStore table. Re-publishing unchanged packages uploads
+    nothing. `progress(done, total)` follows each dataset. Raises CkanAuthError (403),
     CkanValidationError (409), CkanUnavailableError (retries exhausted), CkanPublishError.
     """
     started = time.monotonic()
-    _check_names(packages, release)
+    everything = [*packages, *(d.package for d in documents)]
+    _check_names(everything, release)
     report = CkanReport()
     calls = PortalCalls(client, retry or RetryPolicy(), report)
     ensure_organization(calls, organization, publisher)
-    ordered = sorted(packages, key=lambda p: p.name)
+    given = {d.package.name: [published_file(f) for f in d.files] for d in documents}
+    ordered = sorted(everything, key=lambda p: p.name)
     # Stage everything first (invisible), then switch dataset after dataset, each followed by
     # its DataStore table: a failure while staging changes nothing anonymous users see.
     staged = [
-        stage_package(calls, p, organization=organization, publisher=publisher, release=release)
+        stage_package(calls, p, organization=organization, publisher=publisher, release=release,
+                      files=given.get(p.name))
         for p in ordered
     ]
-    for package, plan in zip(ordered, staged, strict=True):
+    for done, (package, plan) in enumerate(zip(ordered, staged, strict=True), start=1):
         dataset = switch_staged(calls, plan)
-        sync_datastore(calls, dataset, package, plan.files, about=plan.about)
+        if package.name not in given:  # documents have no table to mirror
+            sync_datastore(calls, dataset, package, plan.files, about=plan.about)
+        if progress is not None:
+            progress(done, len(ordered))
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -329,10 +341,14 @@ def stage_package(
     organization: str,
     publisher: Publisher,
     release: str,
+    files: list[PublishedFile] | None = None,
 ) -> DatasetPlan:
-    """Find the dataset (creating it private if new) and plan what this release changes."""
+    """Find the dataset (creating it private if new) and plan what this release changes.
+
+    `files` default to the package's rendered files (`render_files`).
+    """
     about = f" for dataset {package.name!r}"
-    files = published_files(package)
+    files = published_files(package) if files is None else files
     dataset = calls.show("package_show", {"id": package.name})
     if dataset is None:
         # Private until its switch: a run that dies from here on leaves nothing visible.
@@ -360,12 +376,14 @@ def switch_staged(calls: PortalCalls, plan: DatasetPlan) -> dict:
 
 def published_files(package: DatasetPackage) -> list[PublishedFile]:
     """The package's rendered files with SHA-1 (for DCAT-AP-ES) added to their description."""
-    out = []
-    for rendered in render_files(package):
-        digest = hashlib.sha1(rendered.content, usedforsecurity=False).hexdigest()
-        distribution = dataclasses.replace(rendered.distribution, sha1=digest)
-        out.append(PublishedFile(rendered, distribution, latest_name=rendered.file_name))
-    return out
+    return [published_file(rendered) for rendered in render_files(package)]
+
+
+def published_file(rendered: RenderedFile) -> PublishedFile:
+    """One file with its SHA-1 (for DCAT-AP-ES), published under its own name as latest."""
+    digest = hashlib.sha1(rendered.content, usedforsecurity=False).hexdigest()
+    distribution = dataclasses.replace(rendered.distribution, sha1=digest)
+    return PublishedFile(rendered, distribution, latest_name=rendered.file_name)
 
 
 def dated_name(file_name: str, release: str, revision: int = 1) -> str:

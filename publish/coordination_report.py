@@ -7,6 +7,7 @@ are inline SVG: the page needs no network.
 
 from __future__ import annotations
 
+import calendar
 import json
 from dataclasses import dataclass, field
 
@@ -14,8 +15,11 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine, select
 
+from publish.package import DatasetPackage
+from publish.package_files import DocumentDataset, RenderedFile
 from publish.svg_charts import MapArea, bar_chart, choropleth, line_chart, simplify_ring
 from schemas.code_lists import INCIDENT_CATEGORIES
+from warehouse.indicator_periods import shift_period
 from warehouse.tables import territories, territory_population
 
 SERIES_MONTHS = 24
@@ -45,12 +49,6 @@ class ReportTerritory:
     parent_code: str | None
     population: int | None
     geometry: dict | None = field(default=None, repr=False)
-
-
-def shifted(period: str, months: int) -> str:
-    """The month `months` before (negative) or after `period` (YYYY-MM)."""
-    index = int(period[:4]) * 12 + int(period[5:]) - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def render_report(indicators: list[ReportIndicator], territories: list[ReportTerritory], *,
@@ -108,14 +106,14 @@ def _change(now: float | None, before: float | None) -> dict:
 def _card(indicator: ReportIndicator, code: str, period: str) -> dict:
     table = indicator.table
     now = _value(table, code, period)
-    months = [shifted(period, -k) for k in range(SERIES_MONTHS - 1, -1, -1)]
+    months = [shift_period(period, -k) for k in range(SERIES_MONTHS - 1, -1, -1)]
     return {
         "id": indicator.id, "name": indicator.name, "unit": indicator.unit,
         "owner": indicator.owner, "definition": indicator.definition,
         "cross_institution": indicator.cross_institution,
         "value": now, "status": _status(table, code, period),
-        "vs_previous": _change(now, _value(table, code, shifted(period, -1))),
-        "vs_year_ago": _change(now, _value(table, code, shifted(period, -12))),
+        "vs_previous": _change(now, _value(table, code, shift_period(period, -1))),
+        "vs_year_ago": _change(now, _value(table, code, shift_period(period, -12))),
         "series_svg": line_chart([m[2:] for m in months],
                                  [_value(table, code, m) for m in months],
                                  title=f"{indicator.name}: últimos {SERIES_MONTHS} meses"),
@@ -177,3 +175,45 @@ def load_territories(engine: Engine, year: int) -> list[ReportTerritory]:
     return [ReportTerritory(code=r["code"], name=r["name"], level=r["level"],
                             parent_code=r["parent_code"], population=latest.get(r["code"]),
                             geometry=territory_geometry(r["geometry"])) for r in rows]
+
+
+def report_dataset(report: RenderedFile, *, root: tuple[str, str], period: str,
+                   synthetic: bool, sources: list[str]) -> DocumentDataset:
+    """The report as its own portal dataset, `convive-<root>-informe-coordinacion`.
+
+    The latest resource is `informe-coordinacion-<root>.html` (a stable download URL); each
+    release adds the dated `informe-coordinacion-<root>-<period>.html`, the local file's name.
+    Its own dataset because it covers every indicator, not one, and has no table.
+    """
+    code, name = root
+    first = shift_period(period, -(SERIES_MONTHS - 1))
+    end_day = calendar.monthrange(int(period[:4]), int(period[5:]))[1]
+    description = (
+        f"Informe de coordinación de seguridad y convivencia de {name}: los indicadores del "
+        f"último mes, su evolución en {SERIES_MONTHS} meses, el mapa por territorio y los "
+        "indicadores entre instituciones. Página HTML autocontenida, calculada solo con los "
+        "datos ya protegidos que se publican (un valor suprimido aparece como suprimido)."
+    )
+    if synthetic:
+        description += " AVISO: incluye DATOS SINTÉTICOS de demostración."
+    package = DatasetPackage(
+        name=f"convive-{code}-informe-coordinacion",
+        title=f"Informe de coordinación — {name}",
+        title_en=f"Coordination report — {name}",
+        description=description,
+        keywords=["convivencia", "seguridad", "informe", name],
+        theme="security",
+        frequency="monthly",
+        temporal_start=f"{first}-01",
+        temporal_end=f"{period}-{end_day:02d}",
+        spatial_code=code,
+        spatial_name=name,
+        synthetic=synthetic,
+        table=pd.DataFrame(),
+        fields=[],
+        disclosure={},
+        sources=sources,
+    )
+    latest = RenderedFile(f"informe-coordinacion-{code}.html", report.title, report.media_type,
+                          report.content)
+    return DocumentDataset(package=package, files=[latest])

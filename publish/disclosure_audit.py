@@ -24,6 +24,8 @@ from scipy import sparse
 from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
+from publish.disclosure_cache import DisclosureCache, content_key, hierarchies_digest
+
 if TYPE_CHECKING:
     from publish.small_cells import SmallCellRule
 
@@ -173,6 +175,49 @@ def _child_parent_positions(
     parent_pos = index.get_indexer(lookup)
     found = parent_pos >= 0
     return child_pos[found], parent_pos[found].astype(np.int64)
+
+
+def independent_parts(
+    structure: AdditiveStructure, hierarchies: Mapping[str, Mapping[str, str]]
+) -> list[np.ndarray]:
+    """Ascending cell positions of each sub-table that no relation links to another.
+
+    Every relation varies one dimension that has a hierarchy and holds the others fixed, so
+    cells differing in a dimension without one (e.g. the period) are never related: there
+    is one sub-table per combination of the values of those dimensions.
+    """
+    free = [name for name in structure.keys.columns if not hierarchies.get(name)]
+    if not free or structure.n_cells == 0:
+        return [np.arange(structure.n_cells, dtype=np.int64)]
+    groups = structure.keys.groupby(free, sort=False).indices
+    parts = [np.asarray(rows, dtype=np.int64) for rows in groups.values()]
+    return sorted(parts, key=lambda rows: int(rows[0]))
+
+
+def split_structure(
+    structure: AdditiveStructure, parts: list[np.ndarray]
+) -> list[AdditiveStructure]:
+    """Each part (from ``independent_parts``) as a table of its own, positions from 0.
+
+    The relations keep their order, so a part gives the same structure as the sub-table
+    built on its own: whatever is computed on it depends on the part's cells only.
+    """
+    if len(parts) == 1:
+        return [structure]
+    columns = sparse.csc_array(structure.matrix)
+    split = []
+    for rows in parts:
+        block = sparse.csr_array(columns[:, rows])
+        relations = np.flatnonzero(np.diff(block.indptr) > 0)
+        split.append(
+            AdditiveStructure(
+                keys=structure.keys.iloc[rows].reset_index(drop=True),
+                matrix=sparse.csr_array(block[relations]),
+                relation_parent=np.searchsorted(rows, structure.relation_parent[relations]),
+                relation_dimension=structure.relation_dimension[relations],
+            )
+        )
+    return split
 
 
 def check_additive(structure: AdditiveStructure, counts: np.ndarray) -> None:
@@ -593,18 +638,21 @@ def audit_table(
     rule: SmallCellRule,
     derived: Sequence[str] = (),
     table: str = "table",
+    cache: DisclosureCache | None = None,
 ) -> list[DisclosureFinding]:
     """Everything wrong with a table as published, checked as an attacker would.
 
     Findings: a published count below the threshold; a count not rounded to the rule's base;
     a derived value published next to a suppressed count; a suppressed cell the attacker can
-    compute exactly or pin to an interval narrower than ``rule.protection``.
+    compute exactly or pin to an interval narrower than ``rule.protection``. The attack runs
+    per independent sub-table; with a ``cache``, a sub-table published exactly as one that
+    passed before (same cells, hierarchies and rule) is not attacked again.
     """
     structure = additive_structure(protected_cells, dimensions=dimensions, hierarchies=hierarchies)
     values = published_values(protected_cells, count)
     findings = _published_value_findings(structure, protected_cells, values, rule, derived, table)
     try:
-        narrow_cells = _narrow_cells(structure, values, rule)
+        narrow_cells = _narrow_cells_by_part(structure, values, rule, hierarchies, cache)
     except TableStructureError as error:
         return [*findings, DisclosureFinding(table, {}, INCONSISTENT_TOTALS, str(error))]
     for position, low, high in narrow_cells:
@@ -660,6 +708,43 @@ def _published_value_findings(
         leaked = np.isnan(values) & cells[name].notna().to_numpy()
         add(leaked, DERIVED_VALUE_PUBLISHED, f"{name!r} is published for a suppressed count")
     return findings
+
+
+# Bump when a change to the attack can change a verdict: cached verdicts then expire.
+_AUDIT_VERSION = 1
+
+
+def _narrow_cells_by_part(
+    structure: AdditiveStructure,
+    values: np.ndarray,
+    rule: SmallCellRule,
+    hierarchies: Mapping[str, Mapping[str, str]],
+    cache: DisclosureCache | None,
+) -> list[tuple[int, float, float]]:
+    """``_narrow_cells`` of every independent sub-table, as positions in the whole table.
+
+    Only passes are cached: a sub-table with a finding is attacked again each time.
+    """
+    settings = {
+        "version": _AUDIT_VERSION,
+        "threshold": rule.threshold,
+        "protection": rule.protection,
+        "rounding_base": rule.rounding_base,
+    }
+    digest = hierarchies_digest(hierarchies) if cache is not None else ""
+    narrow: list[tuple[int, float, float]] = []
+    parts = independent_parts(structure, hierarchies)
+    for rows, part in zip(parts, split_structure(structure, parts), strict=True):
+        key = None
+        if cache is not None:
+            key = content_key("audit", settings, digest, part.keys, values[rows])
+            if cache.get(key) is not None:
+                continue
+        found = _narrow_cells(part, values[rows], rule)
+        narrow += [(int(rows[position]), low, high) for position, low, high in found]
+        if key is not None and not found:
+            cache.put(key, {"passed": True})
+    return sorted(narrow)
 
 
 def _narrow_cells(

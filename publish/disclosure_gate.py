@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from publish.disclosure_audit import DisclosureFinding, audit_table
+from publish.disclosure_cache import DisclosureCache
 from publish.record_level import (
     DIRECT_COLUMNS,
     SENSITIVE_CATEGORIES,
@@ -76,18 +77,26 @@ class DisclosureViolation(Exception):
 def check_disclosure(
     aggregates: Mapping[str, AggregateTable] | None = None,
     records: Mapping[str, RecordTable] | None = None,
+    *,
+    cache: DisclosureCache | None = None,
 ) -> None:
-    """Audit every table about to be published; raise DisclosureViolation on any finding."""
+    """Audit every table about to be published; raise DisclosureViolation on any finding.
+
+    With a ``cache``, an aggregate sub-table published exactly as one that passed the attack
+    before is not attacked again (its verdict cannot differ); every other check always runs.
+    """
     findings: list[DisclosureFinding] = []
     for name, table in sorted((aggregates or {}).items()):
-        findings += _aggregate_findings(name, table)
+        findings += _aggregate_findings(name, table, cache)
     for name, table in sorted((records or {}).items()):
         findings += record_findings(name, table)
     if findings:
         raise DisclosureViolation(findings)
 
 
-def _aggregate_findings(name: str, table: AggregateTable) -> list[DisclosureFinding]:
+def _aggregate_findings(
+    name: str, table: AggregateTable, cache: DisclosureCache | None
+) -> list[DisclosureFinding]:
     findings = []
     if SUPPRESSION_COLUMN in table.cells.columns:
         findings.append(
@@ -107,6 +116,7 @@ def _aggregate_findings(name: str, table: AggregateTable) -> list[DisclosureFind
         rule=table.rule,
         derived=table.derived,
         table=name,
+        cache=cache,
     )
 
 

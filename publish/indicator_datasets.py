@@ -7,14 +7,17 @@ import calendar
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from publish.disclosure_cache import DisclosureCache
 from publish.disclosure_gate import AggregateTable, check_disclosure
 from publish.disclosure_report import DisclosureReport
 from publish.package import DatasetPackage, FieldDoc
 from publish.small_cells import SUPPRESSED_MARKER, SmallCellRule, protect_table
+from warehouse.indicator_periods import shift_period
 from warehouse.indicators import Indicator, read_indicator
-from warehouse.tables import territories
+from warehouse.tables import indicator_values, territories
 
 THEME_BY_OWNER = {"Policía": "security", "Educación": "education"}
+INDICATOR_COLUMNS = [column.name for column in indicator_values.columns]
 
 
 def indicator_package(
@@ -26,16 +29,22 @@ def indicator_package(
     root: tuple[str, str],
     synthetic: bool,
     sources: list[str],
+    cache: DisclosureCache | None = None,
 ) -> DatasetPackage:
-    """Protect one indicator's values and describe them as a dataset."""
-    rows = pd.DataFrame(read_indicator(engine, indicator.id))
+    """Protect one indicator's values and describe them as a dataset.
+
+    A `cache` reuses the suppression pattern and audit verdict of every period whose values
+    did not change since they were stored (the output is the same as without it).
+    """
+    # The columns are named even when the indicator has no rows (it publishes empty).
+    rows = pd.DataFrame(read_indicator(engine, indicator.id), columns=INDICATOR_COLUMNS)
     rows = rows[(rows["period"] >= periods[0]) & (rows["period"] <= periods[1])]
     dimensions = ["territory_code", "period", "breakdown"]
     hierarchies = _hierarchies(engine, rows, indicator)
     derived = ["numerator", "value"] + ([] if _public_denominator(indicator) else ["denominator"])
     protected = protect_table(
         rows, count="units", dimensions=dimensions, hierarchies=hierarchies, rule=rule,
-        derived=derived,
+        derived=derived, cache=cache,
     )
     name = f"convive-{root[0]}-{indicator.id.replace('_', '-')}"
     published = protected.for_publication()  # never the reasons: primary looks like secondary
@@ -43,7 +52,7 @@ def indicator_package(
     check_disclosure(aggregates={name: AggregateTable(
         cells=published.drop(columns=["units_flag"]), count="units", dimensions=dimensions,
         hierarchies=hierarchies, rule=rule, derived=derived,
-    )})
+    )}, cache=cache)
     report = DisclosureReport(dataset=name, tables={name: protected.report})
     table = _published_columns(engine, published, indicator)
     last_year, last_month = int(periods[1][:4]), int(periods[1][5:])
@@ -88,6 +97,16 @@ def _hierarchies(engine: Engine, rows: pd.DataFrame, indicator: Indicator) -> di
 
 
 def _published_columns(engine: Engine, cells: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
+    """The published table: named territories, rounded figures, the suppression status.
+
+    Figures are float64 whatever the cells hold: a column with no value at all in the window
+    (every cell null: no denominator, nothing recorded) comes from the database as Python
+    None, which cannot be rounded, and must still publish as a numeric column (empty cells).
+    """
+    numeric = {c: pd.to_numeric(cells[c]).astype("float64")
+               for c in ("numerator", "denominator", "value")}
+    cells = cells.astype({c: "str" for c in ("territory_code", "territory_level", "period",
+                                             "breakdown")})  # typed even with no rows
     with engine.connect() as conn:
         names = {
             r.code: r.name for r in conn.execute(select(territories.c.code, territories.c.name))
@@ -99,13 +118,13 @@ def _published_columns(engine: Engine, cells: pd.DataFrame, indicator: Indicator
             "territory_level": cells["territory_level"],
             "period": cells["period"],
             "breakdown": cells["breakdown"],
-            "numerator": cells["numerator"].round(6),
-            "value": cells["value"].round(4),
+            "numerator": numeric["numerator"].round(6),
+            "value": numeric["value"].round(4),
             "status": cells["units_flag"],
         }
     )
     if _public_denominator(indicator):
-        table.insert(6, "denominator", cells["denominator"])
+        table.insert(6, "denominator", numeric["denominator"])
     return table.sort_values(["territory_code", "period", "breakdown"]).reset_index(drop=True)
 
 
@@ -157,7 +176,7 @@ def withhold_revealing_values(table: pd.DataFrame, base: pd.DataFrame, months: i
     hidden = set(base.loc[base["status"] == SUPPRESSED_MARKER,
                           ["territory_code", "period", "breakdown"]].itertuples(index=False,
                                                                                  name=None))
-    compared = [(t, _shift(p, months), b) for t, p, b in
+    compared = [(t, shift_period(p, months), b) for t, p, b in
                 table[["territory_code", "period", "breakdown"]].itertuples(index=False,
                                                                             name=None)]
     revealing = pd.Series([key in hidden for key in compared], index=table.index)
@@ -166,8 +185,3 @@ def withhold_revealing_values(table: pd.DataFrame, base: pd.DataFrame, months: i
     table.loc[revealing, "value"] = float("nan")
     table.loc[revealing, "status"] = SUPPRESSED_MARKER
     return table, int(revealing.sum())
-
-
-def _shift(period: str, months: int) -> str:
-    index = int(period[:4]) * 12 + int(period[5:7]) - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"

@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -35,11 +36,12 @@ def write_catalogue(
     *,
     title: str,
     attachments: list[RenderedFile] = (),
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write every package and the catalogue under `target` atomically; return its index.
 
     `attachments` (e.g. the coordination report) are written at the top and linked from the
-    index page.
+    index page. `progress(done, total)` follows each package written.
     """
     target = Path(target)
     releases = target.parent / f".{target.name}-releases"
@@ -62,6 +64,8 @@ def write_catalogue(
                 )
             )
             rows.append({"package": package, "files": files})
+            if progress is not None:
+                progress(len(rows), len(packages))
         modified = max((p.temporal_end for p in packages), default="1970-01-01")
         document = catalogue_document(datasets, publisher, title=title, modified=modified)
         _write_bytes(build / "catalog.jsonld", canonical_json(document))

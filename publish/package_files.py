@@ -40,6 +40,18 @@ class RenderedFile:
         )
 
 
+@dataclass(frozen=True)
+class DocumentDataset:
+    """A dataset published as given documents (no table, no DataStore): e.g. the report.
+
+    `package` carries the metadata (its table is empty); `files` are published as they are,
+    under their `file_name` as the stable "latest" resource names.
+    """
+
+    package: DatasetPackage
+    files: list[RenderedFile]
+
+
 def canonical_json(document: object) -> bytes:
     """JSON with sorted keys and a final newline: the same document, the same bytes."""
     return (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()

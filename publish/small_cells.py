@@ -35,7 +35,10 @@ from publish.disclosure_audit import (
     additive_structure,
     attack,
     check_additive,
+    independent_parts,
+    split_structure,
 )
+from publish.disclosure_cache import DisclosureCache, content_key, hierarchies_digest
 
 SUPPRESSION_COLUMN = "suppression"
 PRIMARY = "primary"
@@ -140,6 +143,7 @@ def protect_table(
     rule: SmallCellRule,
     derived: Sequence[str] = (),
     method: str = "hypercube",
+    cache: DisclosureCache | None = None,
 ) -> ProtectedTable:
     """Apply primary and secondary suppression (and rounding) to a long aggregate table.
 
@@ -149,6 +153,10 @@ def protect_table(
     the count is. ``method="lp"`` skips the hypercubes and protects every cell the audit
     finds with the LP pattern (slower on large tables). Raises ``TableStructureError`` naming
     the row and rule on bad input.
+
+    Sub-tables that no relation links (one per value of a dimension without a hierarchy)
+    are protected one by one; with a ``cache``, a sub-table protected before with the same
+    cells, hierarchies and rule gets its stored pattern, identical to a fresh one.
     """
     if method not in ("hypercube", "lp"):
         raise ValueError(f"method must be 'hypercube' or 'lp', got {method!r}")
@@ -156,13 +164,14 @@ def protect_table(
     structure = additive_structure(cells, dimensions=dimensions, hierarchies=hierarchies)
     check_additive(structure, counts)
     primary = (counts > 0) & (counts < rule.threshold)
-    suppressed = primary.copy()
-    grid = _Grid.build(structure, list(dimensions), hierarchies)
-    certified = np.zeros(len(counts))
-    if grid is not None and method == "hypercube":
-        search = _HypercubeSearch(grid, structure, counts, suppressed, certified, rule.protection)
-        search.protect_all()
-    rounds, solves = _audit_and_repair(structure, grid, counts, suppressed, primary, rule)
+    suppressed = np.zeros(len(counts), dtype=bool)
+    rounds = solves = 0
+    digest = hierarchies_digest(hierarchies) if cache is not None else ""
+    parts = independent_parts(structure, hierarchies)
+    for rows, part in zip(parts, split_structure(structure, parts), strict=True):
+        pattern = _part_pattern(part, counts[rows], hierarchies, rule, method, cache, digest)
+        suppressed[rows] = pattern.suppressed
+        rounds, solves = max(rounds, pattern.rounds), solves + pattern.solves
     reasons = np.where(primary, PRIMARY, np.where(suppressed, SECONDARY, ""))
     protected = _protected_frame(cells, count, derived, counts, reasons, rule.rounding_base)
     report = SmallCellReport(
@@ -177,6 +186,67 @@ def protect_table(
         lp_solves=solves,
     )
     return ProtectedTable(cells=protected, report=report, count=count)
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """Which cells of one sub-table are hidden, and what finding that out took."""
+
+    suppressed: np.ndarray
+    rounds: int
+    solves: int
+
+
+# Bump when a change to the suppression can change a pattern: cached patterns then expire.
+_PATTERN_VERSION = 1
+
+
+def _part_pattern(
+    structure: AdditiveStructure,
+    counts: np.ndarray,
+    hierarchies: Mapping[str, Mapping[str, str]],
+    rule: SmallCellRule,
+    method: str,
+    cache: DisclosureCache | None,
+    digest: str,
+) -> _Pattern:
+    """The pattern of one independent sub-table: from the cache, or computed and stored."""
+    if cache is None:
+        return _suppress(structure, counts, hierarchies, rule, method)
+    settings = {
+        "version": _PATTERN_VERSION,
+        "method": method,
+        "threshold": rule.threshold,
+        "protection": rule.protection,
+    }
+    key = content_key("pattern", settings, digest, structure.keys, counts)
+    found = cache.get(key)
+    if found is not None and len(found["hidden"]) == len(counts):
+        hidden = np.frombuffer(found["hidden"].encode(), dtype=np.uint8) == ord("1")
+        return _Pattern(hidden, int(found["rounds"]), int(found["solves"]))
+    pattern = _suppress(structure, counts, hierarchies, rule, method)
+    hidden = "".join(np.where(pattern.suppressed, "1", "0"))
+    cache.put(key, {"hidden": hidden, "rounds": pattern.rounds, "solves": pattern.solves})
+    return pattern
+
+
+def _suppress(
+    structure: AdditiveStructure,
+    counts: np.ndarray,
+    hierarchies: Mapping[str, Mapping[str, str]],
+    rule: SmallCellRule,
+    method: str,
+) -> _Pattern:
+    """Primary, hypercube and audit-and-repair suppression of one sub-table."""
+    primary = (counts > 0) & (counts < rule.threshold)
+    suppressed = primary.copy()
+    grid = _Grid.build(structure, list(structure.keys.columns), hierarchies)
+    certified = np.zeros(len(counts))
+    if grid is not None and method == "hypercube":
+        search = _HypercubeSearch(grid, structure, counts, suppressed, certified, rule.protection)
+        search.protect_all()
+    rounds, solves = _audit_and_repair(structure, grid, counts, suppressed, primary, rule)
+    return _Pattern(suppressed, rounds, solves)
 
 
 def hierarchical_totals(

@@ -119,12 +119,14 @@ def choropleth(areas: Sequence[MapArea], *, title: str, width: int = 520,
     ys = [y for a in areas for r in a.rings for _, y in r]
     if not xs:
         return ""
-    scale = min((width - 20) / (max(xs) - min(xs)), (height - 60) / (max(ys) - min(ys)))
+    # Bounds computed once: the real boundaries have tens of thousands of points.
+    left, top = min(xs), max(ys)
+    scale = min((width - 20) / (max(xs) - left), (height - 60) / (top - min(ys)))
     breaks = _quantile_breaks([a.value for a in areas if a.value is not None])
     paths = []
     for area in areas:
         d = " ".join(
-            "M" + " L".join(f"{10 + (x - min(xs)) * scale:.1f},{10 + (max(ys) - y) * scale:.1f}"
+            "M" + " L".join(f"{10 + (x - left) * scale:.1f},{10 + (top - y) * scale:.1f}"
                             for x, y in ring) + " Z"
             for ring in area.rings
         )
