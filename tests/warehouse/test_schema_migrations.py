@@ -95,7 +95,7 @@ def test_an_empty_database_upgraded_to_head_is_exactly_the_model(warehouse_url):
             if t.primary_key.columns
         }
         assert _indexes(engine) == _model_indexes(engine)
-        expected_indexes = 5 if engine.dialect.name == "postgresql" else 0
+        expected_indexes = 7 if engine.dialect.name == "postgresql" else 0
         assert len(_indexes(engine)) == expected_indexes
     finally:
         engine.dispose()

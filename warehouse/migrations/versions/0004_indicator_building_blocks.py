@@ -12,7 +12,9 @@ Create Date: 2026-11-23
 - `indicator_block_batches`: which load-ledger batches each block already reflects.
 
 They are derived data: empty after the upgrade, filled by the next indicator computation
-(warehouse.pupil_months, warehouse.case_spells). No index: see warehouse/tables.py.
+(warehouse.pupil_months, warehouse.case_spells). On PostgreSQL only, `pupil_months` and
+`case_spell_cases` are indexed on `period`, which every refresh reads by (see
+warehouse/tables.py).
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ def upgrade() -> None:
         sa.Column("block", sa.String, primary_key=True),
         sa.Column("batch_id", sa.String, primary_key=True),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index("ix_pupil_months_period", "pupil_months", ["period"])
+        op.create_index("ix_case_spell_cases_period", "case_spell_cases", ["period"])
 
 
 def downgrade() -> None:
