@@ -222,7 +222,7 @@ def load_parts_task(
     with locked_warehouse(config) as engine:
         earlier = find_loaded(engine, profile.feed, profile.id, content_hash)
         if earlier:
-            return steps.FeedReport(feed, earlier, True, 0, 0, 0, [])
+            return steps.FeedReport.unchanged(feed, earlier)
         with BatchLoader(
             engine,
             feed=profile.feed,
@@ -237,16 +237,7 @@ def load_parts_task(
                     loader.add(rows, quarantined, rows_read)
                     quarantined, rows_read = [], 0
             steps.check_rejected_share(feed_config, file, loader.result)
-    result = loader.result
-    return steps.FeedReport(
-        feed,
-        result.batch_id,
-        False,
-        result.rows_read,
-        result.rows_loaded,
-        result.rows_quarantined,
-        result.periods,
-    )
+    return steps.FeedReport.loaded(feed, loader.result)
 
 
 @task(task_run_name="known territories", cache_policy=NO_CACHE, **io_retries())

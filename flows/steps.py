@@ -70,6 +70,24 @@ class FeedReport:
     rows_quarantined: int
     periods: list[str]
 
+    @classmethod
+    def loaded(cls, feed: str, result: LoadResult) -> FeedReport:
+        """The report of a batch just loaded."""
+        return cls(
+            feed,
+            result.batch_id,
+            False,
+            result.rows_read,
+            result.rows_loaded,
+            result.rows_quarantined,
+            result.periods,
+        )
+
+    @classmethod
+    def unchanged(cls, feed: str, batch_id: str) -> FeedReport:
+        """The report of a file whose bytes were loaded before, as `batch_id`."""
+        return cls(feed, batch_id, True, 0, 0, 0, [])
+
 
 def territory_files(config: Config) -> TerritoryFiles:
     """Where the configured territories come from, with paths resolved."""
@@ -125,7 +143,7 @@ def ingest_feed(
     earlier = find_loaded(engine, profile.feed, profile.id, content_hash)
     if earlier:
         step.finish(f"{feed.name}: unchanged, already loaded as batch {earlier}")
-        return FeedReport(feed.name, earlier, True, 0, 0, 0, [])
+        return FeedReport.unchanged(feed.name, earlier)
     with engine.connect() as conn:
         known = frozenset(conn.execute(select(territories.c.code)).scalars())
     with BatchLoader(
@@ -137,15 +155,7 @@ def ingest_feed(
     result = loader.result
     step.finish(f"{feed.name}: {result.rows_read:,} rows read, {result.rows_loaded:,} loaded, "
                 f"{result.rows_quarantined:,} quarantined")
-    return FeedReport(
-        feed.name,
-        result.batch_id,
-        False,
-        result.rows_read,
-        result.rows_loaded,
-        result.rows_quarantined,
-        result.periods,
-    )
+    return FeedReport.loaded(feed.name, result)
 
 
 def load_batches(
