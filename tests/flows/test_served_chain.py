@@ -153,7 +153,11 @@ def test_killed_serving_resumes_without_duplicates_or_lost_batches(served):
         runs = sc.flow_runs(served.server, "convive-ingest", INSTANCE)
         return [r for r in runs if _file_of(r) == june.name and r.state_type.value == "RUNNING"]
 
-    interrupted = sc.poll_until(june_ingest_running, timeout=120, what="the June ingestion")[0]
+    # Polled closely: the ingestion runs for well under a second, and the kill must land
+    # while it is still running.
+    interrupted = sc.poll_until(
+        june_ingest_running, timeout=120, what="the June ingestion", every=0.02
+    )[0]
     served.serving.kill_group()  # the serving process and its flow runs, mid-chain
 
     # While nothing serves: a file arrives and the (real) watcher announces it.
