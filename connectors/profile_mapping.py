@@ -55,7 +55,7 @@ def map_batch(
     """Map one raw batch (string columns + `_row`) onto the profile's canonical table."""
     rows = batch.column(ROW_NUMBER)
     reasons: dict[int, list[str]] = {}
-    columns: dict[str, pa.Array] = {"source": pa.array([profile.id] * len(batch), pa.string())}
+    columns: dict[str, pa.Array] = {"source": pa.repeat(pa.scalar(profile.id), len(batch))}
     statuses: list[pa.Array] = []
     cache: dict[tuple, object] = {}  # columns that read the same source share the work
     for name, spec in profile.columns.items():
@@ -180,7 +180,7 @@ def _column(
     text, its distinct values and parsed values of this batch, so that two columns read
     from the same source (an age giving both age group and minor flag) read it once."""
     if spec.value is not None:
-        return _Column(pa.array([spec.value] * len(batch)))
+        return _Column(pa.repeat(pa.scalar(spec.value), len(batch)))
     if spec.hash_of is not None:
         return _Column(_row_hashes(batch, spec.hash_of, profile.id, source_name, secret))
     needed = [spec.source] if spec.source is not None else _template_columns(spec)

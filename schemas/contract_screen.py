@@ -18,13 +18,22 @@ import polars as pl
 from pandera.api.polars.types import PolarsData
 from pandera.constants import CHECK_OUTPUT_KEY
 
+# The `failing` entry of the contract's own (cross-column) checks and uniqueness rules.
+FRAME_RULES = None
+
 
 @dataclass
 class Screen:
-    """Rows breaking a rule: nulls per non-nullable column, and any other rule at all."""
+    """Rows breaking a rule: nulls per non-nullable column, and any other rule at all.
+
+    ``failing`` names the columns with a row breaking one of their rules (``FRAME_RULES``
+    for the contract's own checks and multi-column uniqueness): pandera need not look at
+    the others.
+    """
 
     nulls: dict[str, np.ndarray]
     other: np.ndarray
+    failing: set[str | None]
 
 
 class _CannotScreen(Exception):
@@ -45,23 +54,24 @@ def screen(frame: pl.DataFrame, contract: pa.DataFrameSchema) -> Screen | None:
         return None
     try:
         parts = _rule_outputs(frame, contract)
-        outputs = pl.collect_all([lazy for _, lazy in parts])
+        outputs = pl.collect_all([lazy for _, _, lazy in parts])
     except _CannotScreen:
         return None
     except Exception:  # noqa: BLE001 - a check that fails to run: pandera reports it
         return None
-    nulls: dict[str, np.ndarray] = {}
-    other = np.zeros(frame.height, dtype=bool)
-    for (kind, _), output in zip(parts, outputs, strict=True):
+    found = Screen({}, np.zeros(frame.height, dtype=bool), set())
+    for (kind, key, _), output in zip(parts, outputs, strict=True):
         if output.height != frame.height:  # one verdict for the whole frame: not row-wise
             return None
         for name in output.columns:
             failed = output[name].to_numpy()
             if kind == "nulls":
-                nulls[name] = failed
+                found.nulls[name] = failed
             else:
-                other |= failed
-    return Screen(nulls, other)
+                found.other |= failed
+            if failed.any():
+                found.failing.add(name if kind in ("nulls", "unique") else key)
+    return found
 
 
 def _mirrored(contract: pa.DataFrameSchema) -> bool:
@@ -81,13 +91,14 @@ def _mirrored(contract: pa.DataFrameSchema) -> bool:
 
 def _rule_outputs(
     frame: pl.DataFrame, contract: pa.DataFrameSchema
-) -> list[tuple[str, pl.LazyFrame]]:
-    """Lazy frames of failure flags (True = the row breaks the rule), tagged "nulls" (one
-    column per non-nullable column) or "other"."""
+) -> list[tuple[str, str | None, pl.LazyFrame]]:
+    """Lazy frames of failure flags (True = the row breaks the rule), tagged with their kind
+    and column: "nulls" and "unique" (one output column per contract column), or "check"
+    (the check's column, ``FRAME_RULES`` for the contract's own checks)."""
     lazy = frame.lazy()
     nulls: list[pl.Expr] = []
     rules: list[pl.Expr] = []
-    checks: list[pl.LazyFrame] = []
+    checks: list[tuple[str | None, pl.LazyFrame]] = []
     for name, column in contract.columns.items():
         if name not in frame.columns:
             if column.required:
@@ -103,17 +114,18 @@ def _rule_outputs(
                 missing = missing | pl.col(name).is_nan()
             nulls.append(missing.alias(name))
         if column.unique:
-            rules.append(pl.col(name).is_duplicated())
-        checks += [_check_failures(lazy, check, name) for check in column.checks]
+            rules.append(pl.col(name).is_duplicated().alias(name))
+        checks += [(name, _check_failures(lazy, check, name)) for check in column.checks]
+    parts = [("check", key, check) for key, check in checks]
     for columns in _unique_sets(contract.unique):
         present = [c for c in columns if c in frame.columns]
-        rules.append(pl.struct(present).is_duplicated())
-    checks += [_check_failures(lazy, check, None) for check in contract.checks]
-    parts = [("other", check) for check in checks]
+        repeated = lazy.select(pl.struct(present).is_duplicated().alias("repeated"))
+        parts.append(("check", FRAME_RULES, repeated))
+    parts += [("check", FRAME_RULES, _check_failures(lazy, c, None)) for c in contract.checks]
     if rules:
-        parts.append(("other", lazy.select(pl.any_horizontal(rules).alias("rules"))))
+        parts.append(("unique", None, lazy.select(rules)))
     if nulls:
-        parts.append(("nulls", lazy.select(nulls)))
+        parts.append(("nulls", None, lazy.select(nulls)))
     return parts
 
 

@@ -22,7 +22,7 @@ from schemas.code_lists import (
     SEXES,
     TERRITORY_LEVELS,
 )
-from schemas.contract_screen import screen
+from schemas.contract_screen import FRAME_RULES, screen
 
 ROW_NUMBER = "_row"  # the source line/record number carried beside every mapped row
 
@@ -291,9 +291,9 @@ def check_rows(
     (`_rows_to_validate`): the reasons are the ones validating the whole frame gives.
     """
     reasons: dict[int, list[str]] = {k: list(v) for k, v in (earlier_reasons or {}).items()}
-    suspects = _rows_to_validate(frame, contract, reasons)
+    suspects, judged_by = _rows_to_validate(frame, contract, reasons)
     if suspects.height:
-        _add_contract_reasons(frame, suspects, contract, reasons)
+        _add_contract_reasons(frame, suspects, judged_by, reasons)
     if known_territories is not None and territory_column in frame.columns:
         unknown = frame.filter(~pl.col(territory_column).is_in(list(known_territories)))
         for row, code in unknown.select(ROW_NUMBER, territory_column).iter_rows():
@@ -331,8 +331,9 @@ def _explained(row_reasons: list[str], column: str) -> bool:
 
 def _rows_to_validate(
     frame: pl.DataFrame, contract: pa.DataFrameSchema, reasons: dict[int, list[str]]
-) -> pl.DataFrame:
-    """The rows of `frame` whose validation by pandera could add a reason.
+) -> tuple[pl.DataFrame, pa.DataFrameSchema]:
+    """The rows of `frame` whose validation by pandera could add a reason, and the contract
+    narrowed to the rules some row broke (pandera's cost is per column and check, not row).
 
     A row that passes every rule of the screen (`contract_screen`) gives pandera nothing to
     report; repeats of a key all fail, so uniqueness comes out the same on the rows picked
@@ -342,14 +343,26 @@ def _rows_to_validate(
     """
     found = screen(frame, contract)
     if found is None:
-        return frame
+        return frame, contract
     suspect = found.other
     rows = frame[ROW_NUMBER].to_numpy()
     for column, nulls in found.nulls.items():
         if nulls.any():
             explained = [row for row, items in reasons.items() if _explained(items, column)]
             suspect = suspect | (nulls & ~np.isin(rows, explained))
-    return frame.filter(pl.Series(suspect)) if suspect.any() else frame.clear()
+    if not suspect.any():
+        return frame.clear(), contract
+    return frame.filter(pl.Series(suspect)), _narrowed(contract, found.failing)
+
+
+def _narrowed(contract: pa.DataFrameSchema, failing: set[str | None]) -> pa.DataFrameSchema:
+    """`contract` with only the columns in `failing`, or whole when a cross-column rule failed
+    (its checks read any column). Leaving out rules no row broke changes no failure case."""
+    if FRAME_RULES in failing:
+        return contract
+    narrowed = contract.select_columns([name for name in contract.columns if name in failing])
+    narrowed.checks, narrowed.unique = [], None
+    return narrowed
 
 
 def _describe(case: dict) -> str:

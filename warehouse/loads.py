@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -93,10 +94,12 @@ class BatchLoader:
         Rows go straight into the fact table inside the open transaction (no staging copy);
         the older rows of the periods they touch are deleted when the load completes.
         """
-        rows = self._with_batch_columns(rows)
         if rows.num_rows:
-            _bulk_insert(self._conn, self.table.name, rows)
-            self._periods.update(pc.unique(rows["period"]).to_pylist())
+            if self._conn.dialect.name == "duckdb":
+                self._insert_duckdb(rows)
+            else:
+                _copy_postgres(self._conn, self.table.name, self._with_batch_columns(rows))
+            self._periods.update(self._periods_of(rows))
         entries = [
             {
                 "batch_id": self.result.batch_id,
@@ -132,15 +135,61 @@ class BatchLoader:
         query = select(load_ledger.c.batch_id).where(load_ledger.c.batch_id == self.result.batch_id)
         return self._conn.execute(query).first() is not None
 
-    def _with_batch_columns(self, rows: pa.Table) -> pa.Table:
+    def _insert_duckdb(self, rows: pa.Table) -> None:
+        """INSERT ... SELECT from the Arrow rows, the batch's own columns computed by DuckDB.
+
+        The batch id, the period and the columns a profile leaves null are SQL expressions,
+        not Arrow columns: a million-row file then hands DuckDB fewer columns to convert.
+        """
+        present = set(rows.column_names)
+        expressions = {"batch_id": "$batch_id", "period": self._period_sql(present)}
+        select = ", ".join(
+            f'"{c.name}"' if c.name in present else f"{expressions.get(c.name, 'NULL')}"
+            for c in self.table.columns
+        )
+        driver = self._conn.connection.driver_connection
+        driver.register("convive_incoming", rows)
+        try:
+            driver.execute(
+                f"INSERT INTO {self.table.name} SELECT {select} FROM convive_incoming",
+                {"batch_id": self.result.batch_id},
+            )
+        finally:
+            driver.unregister("convive_incoming")
+
+    def _period_sql(self, present: set[str]) -> str:
         date_column = PERIOD_SOURCE[self.result.feed]
+        if date_column is None:
+            return '"period"'
+        period = f"strftime(\"{date_column}\", '%Y-%m')"
+        if "reference_period" in present:
+            # A pre-aggregated count belongs to the period it covers ("2024", "2024-Q3"),
+            # not to the month of its first day: a revised year replaces only that year.
+            period = f'coalesce("reference_period", {period})'
+        return period
+
+    def _periods_of(self, rows: pa.Table) -> set[str]:
+        """The periods the rows belong to, as `_period_sql` and `_with_batch_columns` give them."""
+        date_column = PERIOD_SOURCE[self.result.feed]
+        if date_column is None:
+            return set(pl.from_arrow(rows.select(["period"]))["period"].unique().to_list())
+        columns = [c for c in (date_column, "reference_period") if c in rows.column_names]
+        # Distinct (date, reference period) pairs first: a file has a few hundred of them.
+        pairs = pl.from_arrow(rows.select(columns)).unique()
+        period = pl.col(date_column).dt.strftime("%Y-%m")
+        if "reference_period" in columns:
+            period = pl.coalesce(pl.col("reference_period"), period)
+        return set(pairs.select(period.unique()).to_series().to_list())
+
+    def _with_batch_columns(self, rows: pa.Table) -> pa.Table:
+        """The rows with the batch's own columns, in the table's order (for COPY)."""
+        date_column = PERIOD_SOURCE[self.result.feed]
+        rows = _without_string_views(rows)
         if date_column is not None:
             # ISO text of a date starts with YYYY-MM; far cheaper than strftime.
             iso = pc.cast(rows[date_column], pa.string())
             period = pc.utf8_slice_codeunits(iso, 0, 7)
             if "reference_period" in rows.column_names:
-                # A pre-aggregated count belongs to the period it covers ("2024", "2024-Q3"),
-                # not to the month of its first day: a revised year replaces only that year.
                 period = pc.coalesce(pc.cast(rows["reference_period"], pa.string()), period)
             rows = rows.append_column("period", period)
         rows = rows.append_column(
@@ -190,7 +239,7 @@ class BatchLoader:
 
 
 def _bulk_insert(conn: Connection, table: str, rows: pa.Table) -> None:
-    """Insert an Arrow table through the engine's fast path."""
+    """Insert an Arrow table whose columns are the table's, in order, by the fast path."""
     if conn.dialect.name == "duckdb":
         driver = conn.connection.driver_connection
         driver.register("convive_incoming", rows)
@@ -199,12 +248,25 @@ def _bulk_insert(conn: Connection, table: str, rows: pa.Table) -> None:
         finally:
             driver.unregister("convive_incoming")
         return
+    _copy_postgres(conn, table, rows)
+
+
+def _copy_postgres(conn: Connection, table: str, rows: pa.Table) -> None:
     buffer = io.BytesIO()
-    pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
+    pacsv.write_csv(_without_string_views(rows), buffer, pacsv.WriteOptions(include_header=False))
     columns = ", ".join(f'"{c}"' for c in rows.column_names)
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
         copy.write(buffer.getvalue())
+
+
+def _without_string_views(rows: pa.Table) -> pa.Table:
+    """Arrow's CSV writer and string kernels take plain strings, not polars' string views."""
+    schema = pa.schema(
+        field.with_type(pa.large_string()) if field.type == pa.string_view() else field
+        for field in rows.schema
+    )
+    return rows if schema == rows.schema else rows.cast(schema)
 
 
 def replace_table(engine: Engine, table: Table, rows: pa.Table) -> None:

@@ -161,7 +161,14 @@ def _earlier(frame: pl.DataFrame, contract, rng: random.Random) -> dict[int, lis
 
 
 def _whole_frame(monkeypatch):
-    monkeypatch.setattr(contracts, "_rows_to_validate", lambda frame, contract, reasons: frame)
+    monkeypatch.setattr(
+        contracts, "_rows_to_validate", lambda frame, contract, reasons: (frame, contract)
+    )
+
+
+def _picked(frame, contract, reasons):
+    """The rows the screen hands to pandera."""
+    return contracts._rows_to_validate(frame, contract, reasons)[0]
 
 
 def _outcome(frame, contract, earlier, known):
@@ -228,7 +235,7 @@ def _police(rows: list[dict]) -> pl.DataFrame:
 
 def test_a_clean_frame_is_not_validated_row_by_row():
     frame = _police([_police_row(incident_id=f"i{n}", **{ROW_NUMBER: n}) for n in range(2, 50)])
-    assert contracts._rows_to_validate(frame, contracts.POLICE_INCIDENTS, {}).height == 0
+    assert _picked(frame, contracts.POLICE_INCIDENTS, {}).height == 0
     assert check_rows(frame, contracts.POLICE_INCIDENTS).valid.equals(frame)
 
 
@@ -249,11 +256,28 @@ def test_the_screen_picks_each_broken_rule_and_both_rows_of_a_duplicate():
     )
     # A NaN latitude is out of range for pandera (a null is allowed); 24:00 has the shape.
     broken = [3, 4, 5, 6, 7, 8, 9]
-    picked = contracts._rows_to_validate(frame, contracts.POLICE_INCIDENTS, {})
+    picked = _picked(frame, contracts.POLICE_INCIDENTS, {})
     assert picked[ROW_NUMBER].to_list() == broken
     result = check_rows(frame, contracts.POLICE_INCIDENTS)
     assert sorted(result.reasons) == broken
     assert result.valid[ROW_NUMBER].to_list() == [2, 10, 11]
+
+
+def test_pandera_validates_only_the_columns_with_a_broken_rule():
+    frame = _police(
+        [
+            _police_row(),
+            _police_row(incident_id="i2", category="arson", **{ROW_NUMBER: 3}),
+            _police_row(incident_id="i2", **{ROW_NUMBER: 4}),
+        ]
+    )
+    judged_by = contracts._rows_to_validate(frame, contracts.POLICE_INCIDENTS, {})[1]
+    assert list(judged_by.columns) == ["incident_id", "category"]
+    assert judged_by.checks == []
+    # A cross-column rule reads any column: then the whole contract judges.
+    broken = _police([_police_row(reference_period="2023", count=5)])
+    whole = contracts._rows_to_validate(broken, contracts.POLICE_INCIDENTS, {})[1]
+    assert whole is contracts.POLICE_INCIDENTS
 
 
 def test_a_null_the_profile_already_explained_needs_no_validation():
@@ -261,18 +285,18 @@ def test_a_null_the_profile_already_explained_needs_no_validation():
         [_police_row(), _police_row(incident_id="i2", category=None, **{ROW_NUMBER: 3})]
     )
     earlier = {3: ["category: not in the profile's value map: 'ABIGEATO' (column 'DELITO')"]}
-    assert contracts._rows_to_validate(frame, contracts.POLICE_INCIDENTS, earlier).height == 0
+    assert _picked(frame, contracts.POLICE_INCIDENTS, earlier).height == 0
     result = check_rows(frame, contracts.POLICE_INCIDENTS, earlier_reasons=earlier)
     assert result.reasons == earlier
     # Explained under another column, the same null is news, and pandera reports it.
     other = {3: ["victim_sex: not in the profile's value map: 'X' (column 'SEXO')"]}
-    assert contracts._rows_to_validate(frame, contracts.POLICE_INCIDENTS, other).height == 1
+    assert _picked(frame, contracts.POLICE_INCIDENTS, other).height == 1
     result = check_rows(frame, contracts.POLICE_INCIDENTS, earlier_reasons=other)
     assert result.reasons[3][1].startswith("category: not_nullable")
 
 
 def test_a_mistyped_column_still_fails_the_whole_batch():
     frame = _police([_police_row()]).with_columns(pl.col("count").cast(pl.Utf8))
-    assert contracts._rows_to_validate(frame, contracts.POLICE_INCIDENTS, {}).height == 1
+    assert _picked(frame, contracts.POLICE_INCIDENTS, {}).height == 1
     with pytest.raises(pa.errors.SchemaError):
         check_rows(frame, contracts.POLICE_INCIDENTS)
