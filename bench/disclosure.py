@@ -199,14 +199,19 @@ def bench_cache(table: pd.DataFrame, dims: list[str], hierarchies: dict) -> dict
     last = changed["month"] == changed["month"].max()
     leaf = changed.index[last & changed["territory"].ne("05001") & changed["category"].ne("all")][0]
     territory, category = changed.loc[leaf, ["territory", "category"]]
-    touched = last & changed["territory"].isin([territory, "05001"]) & changed["category"].isin(
-        [category, "all"]
+    touched = (
+        last
+        & changed["territory"].isin([territory, "05001"])
+        & changed["category"].isin([category, "all"])
     )
     changed.loc[touched, "n"] += 3
 
     def run(frame: pd.DataFrame, cache: DisclosureCache) -> float:
-        _, seconds = timed(lambda: protect_table(frame, count="n", dimensions=keys,
-                                                 hierarchies=levels, rule=rule, cache=cache))
+        _, seconds = timed(
+            lambda: protect_table(
+                frame, count="n", dimensions=keys, hierarchies=levels, rule=rule, cache=cache
+            )
+        )
         return seconds
 
     with tempfile.TemporaryDirectory() as folder:

@@ -140,7 +140,6 @@ def demo(
 
 def _run(config, *, demo: bool, as_json: bool, quiet: bool = False) -> None:
     configure_prefect(config.folder / "work")
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     from connectors.errors import SourceError
     from flows.chain import run_chain
     from flows.environment import without_heartbeat
@@ -230,9 +229,12 @@ def status(
         last = feed.batches[0] if feed.batches else None
         fresh = "yes" if feed.fresh else f"[red]STALE[/] (>{feed.expected_every_days} d)"
         table.add_row(
-            feed.feed, fresh, last.loaded_at if last else "never",
+            feed.feed,
+            fresh,
+            last.loaded_at if last else "never",
             f"{last.rows_loaded:,}" if last else "-",
-            f"{feed.quarantined_open:,}", " to ".join(last.periods) if last else "-",
+            f"{feed.quarantined_open:,}",
+            " to ".join(last.periods) if last else "-",
         )
     console.print(table)
     console.print(f"Last publication: {result.last_publication or 'never'} ({result.catalogue})")
@@ -304,8 +306,10 @@ def quarantine_reingest(
             result = reingest_quarantine(config, engine, feed, corrected, secret=secret)
     except (SourceError, PseudonymKeyError, ValueError, FileNotFoundError, KeyError) as error:
         _fail(str(error), code=1)
-    console.print(f"{result.rows_loaded} rows loaded, {result.rows_quarantined_again} "
-                  f"quarantined again ({result.resolved} resolved) in batch {result.batch_id}")
+    console.print(
+        f"{result.rows_loaded} rows loaded, {result.rows_quarantined_again} "
+        f"quarantined again ({result.resolved} resolved) in batch {result.batch_id}"
+    )
 
 
 # ---- Orchestration: `convive serve`, `convive watch` (flows/deployments.py, flows/inbox.py;
@@ -314,7 +318,6 @@ def quarantine_reingest(
 
 def _orchestration_environment(config) -> None:
     """Prefect settings for serving; must run before Prefect is imported."""
-    import logging
 
     configure_prefect(config.folder / "work")
     # Runs start within a second of being scheduled (Prefect's default polls every 10 s).

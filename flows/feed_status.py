@@ -64,36 +64,43 @@ def feed_status(config: Config, engine: Engine, *, now: datetime | None = None) 
     with engine.connect() as conn:
         for feed in config.feeds:
             profile = feed_profile(config, feed)
-            rows = conn.execute(
-                select(load_ledger)
-                .where(load_ledger.c.source == profile.id)
-                .order_by(load_ledger.c.loaded_at.desc())
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(load_ledger)
+                    .where(load_ledger.c.source == profile.id)
+                    .order_by(load_ledger.c.loaded_at.desc())
+                )
+                .mappings()
+                .all()
+            )
             batch_ids = [r["batch_id"] for r in rows]
             open_rows = 0
             if batch_ids:
-                open_rows = len(conn.execute(
-                    select(quarantine.c.source_row).where(quarantine.c.batch_id.in_(batch_ids))
-                ).all())
+                open_rows = len(
+                    conn.execute(
+                        select(quarantine.c.source_row).where(quarantine.c.batch_id.in_(batch_ids))
+                    ).all()
+                )
             age = None
             if rows:
                 loaded = rows[0]["loaded_at"]
                 loaded = loaded if loaded.tzinfo else loaded.replace(tzinfo=UTC)
                 age = (now - loaded).total_seconds() / 86_400
-            feeds.append(FeedStatus(
-                feed=feed.name,
-                source=profile.id,
-                expected_every_days=feed.expected_every_days,
-                age_days=None if age is None else round(age, 2),
-                fresh=age is not None and age <= feed.expected_every_days,
-                quarantined_open=open_rows,
-                batches=[_summary(r) for r in rows[:BATCHES_SHOWN]],
-            ))
+            feeds.append(
+                FeedStatus(
+                    feed=feed.name,
+                    source=profile.id,
+                    expected_every_days=feed.expected_every_days,
+                    age_days=None if age is None else round(age, 2),
+                    fresh=age is not None and age <= feed.expected_every_days,
+                    quarantined_open=open_rows,
+                    batches=[_summary(r) for r in rows[:BATCHES_SHOWN]],
+                )
+            )
     index = config.path(config.publish.catalogue_dir) / "index.html"
     published = None
     if index.exists():
-        published = datetime.fromtimestamp(index.stat().st_mtime, UTC).isoformat(
-            timespec="seconds")
+        published = datetime.fromtimestamp(index.stat().st_mtime, UTC).isoformat(timespec="seconds")
     return Status(feeds=feeds, last_publication=published, catalogue=str(index))
 
 
@@ -119,23 +126,40 @@ class QuarantinedEntry:
     reasons: list[str]
 
 
-def quarantined_rows(config: Config, engine: Engine, *, feed: str | None = None
-                     ) -> list[QuarantinedEntry]:
+def quarantined_rows(
+    config: Config, engine: Engine, *, feed: str | None = None
+) -> list[QuarantinedEntry]:
     """Quarantined rows of the configured feeds (or of one feed), oldest batch first."""
-    sources = {feed_profile(config, f).id: f.name for f in config.feeds
-               if feed is None or f.name == feed}
+    sources = {
+        feed_profile(config, f).id: f.name for f in config.feeds if feed is None or f.name == feed
+    }
     with engine.connect() as conn:
-        batches = dict(conn.execute(
-            select(load_ledger.c.batch_id, load_ledger.c.source)
-            .where(load_ledger.c.source.in_(list(sources)))
-        ).all())
-        rows = conn.execute(
-            select(quarantine).where(quarantine.c.batch_id.in_(list(batches)))
-            .order_by(quarantine.c.batch_id, quarantine.c.source_row)
-        ).mappings().all()
-    return [QuarantinedEntry(feed=sources[batches[r["batch_id"]]], batch_id=r["batch_id"],
-                             source_row=r["source_row"], raw=json.loads(r["raw"]),
-                             reasons=json.loads(r["reasons"])) for r in rows]
+        batches = dict(
+            conn.execute(
+                select(load_ledger.c.batch_id, load_ledger.c.source).where(
+                    load_ledger.c.source.in_(list(sources))
+                )
+            ).all()
+        )
+        rows = (
+            conn.execute(
+                select(quarantine)
+                .where(quarantine.c.batch_id.in_(list(batches)))
+                .order_by(quarantine.c.batch_id, quarantine.c.source_row)
+            )
+            .mappings()
+            .all()
+        )
+    return [
+        QuarantinedEntry(
+            feed=sources[batches[r["batch_id"]]],
+            batch_id=r["batch_id"],
+            source_row=r["source_row"],
+            raw=json.loads(r["raw"]),
+            reasons=json.loads(r["reasons"]),
+        )
+        for r in rows
+    ]
 
 
 def export_quarantine(entries: list[QuarantinedEntry], path: Path) -> int:
@@ -150,8 +174,9 @@ def export_quarantine(entries: list[QuarantinedEntry], path: Path) -> int:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["_batch_id", "_source_row", "_reasons", *columns])
     for e in entries:
-        writer.writerow([e.batch_id, e.source_row, " | ".join(e.reasons),
-                         *[e.raw.get(c, "") for c in columns]])
+        writer.writerow(
+            [e.batch_id, e.source_row, " | ".join(e.reasons), *[e.raw.get(c, "") for c in columns]]
+        )
     path.write_text(buffer.getvalue(), encoding="utf-8")
     return len(entries)
 
@@ -167,8 +192,9 @@ class Reingest:
     resolved: int
 
 
-def reingest_quarantine(config: Config, engine: Engine, feed_name: str, path: Path, *,
-                        secret: bytes) -> Reingest:
+def reingest_quarantine(
+    config: Config, engine: Engine, feed_name: str, path: Path, *, secret: bytes
+) -> Reingest:
     """Load corrected rows (a file written by export_quarantine) into their feed.
 
     The rows go through the feed's profile and contract again, as a new batch that adds to
@@ -180,21 +206,37 @@ def reingest_quarantine(config: Config, engine: Engine, feed_name: str, path: Pa
         raise ValueError(f"no feed named {feed_name!r} in {config.source_file}")
     profile = feed_profile(config, feed)
     # The export is a plain UTF-8 CSV whatever the source looked like.
-    plain = profile.model_copy(update={"read": ReadOptions(
-        format="csv", encoding="utf-8", delimiter=",", skip_rows=0, footer_rows=0)})
+    plain = profile.model_copy(
+        update={
+            "read": ReadOptions(
+                format="csv", encoding="utf-8", delimiter=",", skip_rows=0, footer_rows=0
+            )
+        }
+    )
     with path.open(encoding="utf-8", newline="") as handle:
         origins = [(r["_batch_id"], int(r["_source_row"])) for r in csv.DictReader(handle)]
     with engine.connect() as conn:
         known = frozenset(conn.execute(select(territories.c.code)).scalars())
-    with BatchLoader(engine, feed=profile.feed, source=profile.id, file_name=path.name,
-                     content_hash=file_sha256(path), replace_periods=False) as loader:
-        load_batches(loader, checked_batches(path, plain, secret=secret,
-                                             known_territories=known))
+    with BatchLoader(
+        engine,
+        feed=profile.feed,
+        source=profile.id,
+        file_name=path.name,
+        content_hash=file_sha256(path),
+        replace_periods=False,
+    ) as loader:
+        load_batches(loader, checked_batches(path, plain, secret=secret, known_territories=known))
         for batch_id, source_row in origins:
-            loader.connection.execute(quarantine.delete().where(
-                quarantine.c.batch_id == batch_id, quarantine.c.source_row == source_row))
+            loader.connection.execute(
+                quarantine.delete().where(
+                    quarantine.c.batch_id == batch_id, quarantine.c.source_row == source_row
+                )
+            )
     result = loader.result
-    return Reingest(batch_id=result.batch_id, rows_read=result.rows_read,
-                    rows_loaded=result.rows_loaded,
-                    rows_quarantined_again=result.rows_quarantined,
-                    resolved=len(origins) - result.rows_quarantined)
+    return Reingest(
+        batch_id=result.batch_id,
+        rows_read=result.rows_read,
+        rows_loaded=result.rows_loaded,
+        rows_quarantined_again=result.rows_quarantined,
+        resolved=len(origins) - result.rows_quarantined,
+    )

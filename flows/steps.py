@@ -149,12 +149,17 @@ def ingest_feed(
     with BatchLoader(
         engine, feed=profile.feed, source=profile.id, file_name=path.name, content_hash=content_hash
     ) as loader:
-        load_batches(loader, checked_batches(path, profile, secret=secret,
-                                             known_territories=known), progress=step.update)
+        load_batches(
+            loader,
+            checked_batches(path, profile, secret=secret, known_territories=known),
+            progress=step.update,
+        )
         check_rejected_share(feed, path, loader.result)
     result = loader.result
-    step.finish(f"{feed.name}: {result.rows_read:,} rows read, {result.rows_loaded:,} loaded, "
-                f"{result.rows_quarantined:,} quarantined")
+    step.finish(
+        f"{feed.name}: {result.rows_read:,} rows read, {result.rows_loaded:,} loaded, "
+        f"{result.rows_quarantined:,} quarantined"
+    )
     return FeedReport.loaded(feed.name, result)
 
 
@@ -231,9 +236,7 @@ def compute(config: Config, engine: Engine, reports: list[FeedReport]) -> dict[s
     return written
 
 
-def indicator_periods(
-    config: Config, touched_by_feed: dict[str, set[str]]
-) -> dict[str, list[str]]:
+def indicator_periods(config: Config, touched_by_feed: dict[str, set[str]]) -> dict[str, list[str]]:
     """The periods of each indicator that these touched periods (canonical feed ->) change.
 
     Only periods inside the configured window count; each feed of an indicator says how far
@@ -306,8 +309,7 @@ def build_packages(config: Config, engine: Engine) -> list[tuple[Indicator, Data
         if indicator.id in COMPARED_WITH:
             base_id, months = COMPARED_WITH[indicator.id]
             base = next(p for i, p in packages if i.id == base_id)
-            package.table, withheld = withhold_revealing_values(package.table, base.table,
-                                                                months)
+            package.table, withheld = withhold_revealing_values(package.table, base.table, months)
             package.disclosure["comparison_values_withheld"] = withheld
         packages.append((indicator, package))
         step.update(len(packages))
@@ -328,8 +330,11 @@ def disclosure_cache(config: Config) -> DisclosureCache:
 
 def incident_records(config: Config, engine: Engine) -> DatasetPackage:
     """The k-anonymous record-level police incidents of the window."""
-    profiles = [p for p in map(lambda f: feed_profile(config, f), config.feeds)
-                if p.feed == "police_incidents"]
+    profiles = [
+        p
+        for p in map(lambda f: feed_profile(config, f), config.feeds)
+        if p.feed == "police_incidents"
+    ]
     step = current_reporter().step("protect record-level incidents", total=None, unit="")
     package = incident_records_package(
         engine,
@@ -528,8 +533,10 @@ def publish_ckan(
         documents=documents,
         progress=step.update,
     )
-    step.finish(f"CKAN: {len(result.created)} created, {len(result.updated)} updated, "
-                f"{len(result.unchanged)} unchanged; {result.uploads} files uploaded")
+    step.finish(
+        f"CKAN: {len(result.created)} created, {len(result.updated)} updated, "
+        f"{len(result.unchanged)} unchanged; {result.uploads} files uploaded"
+    )
     return result
 
 

@@ -283,8 +283,14 @@ def publish_to_ckan(
     # Stage everything first (invisible), then switch dataset after dataset, each followed by
     # its DataStore table: a failure while staging changes nothing anonymous users see.
     staged = [
-        stage_package(calls, p, organization=organization, publisher=publisher, release=release,
-                      files=given.get(p.name))
+        stage_package(
+            calls,
+            p,
+            organization=organization,
+            publisher=publisher,
+            release=release,
+            files=given.get(p.name),
+        )
         for p in ordered
     ]
     for done, (package, plan) in enumerate(zip(ordered, staged, strict=True), start=1):

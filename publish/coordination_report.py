@@ -37,6 +37,17 @@ class ReportIndicator:
     definition: str
     table: pd.DataFrame  # territory_code, period, breakdown, value, status (published columns)
     cross_institution: bool = False
+    # (territory_code, period, breakdown) -> (value, status): the report looks up hundreds of
+    # cells per indicator, and filtering the table for each took seconds.
+    cells: dict[tuple[str, str, str], tuple[float | None, object]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        t = self.table
+        keys = zip(t["territory_code"], t["period"], t["breakdown"], strict=True)
+        cells = zip(t["value"], t["status"], strict=True)
+        object.__setattr__(self, "cells", dict(zip(keys, cells, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -51,13 +62,19 @@ class ReportTerritory:
     geometry: dict | None = field(default=None, repr=False)
 
 
-def render_report(indicators: list[ReportIndicator], territories: list[ReportTerritory], *,
-                  root_code: str, period: str, title: str, synthetic: bool,
-                  small_population: int = 20_000) -> str:
+def render_report(
+    indicators: list[ReportIndicator],
+    territories: list[ReportTerritory],
+    *,
+    root_code: str,
+    period: str,
+    title: str,
+    synthetic: bool,
+    small_population: int = 20_000,
+) -> str:
     """The report as one HTML string."""
     root = next(t for t in territories if t.code == root_code)
-    districts = sorted((t for t in territories if t.parent_code == root_code),
-                       key=lambda t: t.code)
+    districts = sorted((t for t in territories if t.parent_code == root_code), key=lambda t: t.code)
     sections: dict[str, list[dict]] = {}
     for indicator in indicators:
         card = _card(indicator, root_code, period)
@@ -65,32 +82,37 @@ def render_report(indicators: list[ReportIndicator], territories: list[ReportTer
         card["categories"] = _categories_chart(indicator, root_code, period)
         sections.setdefault(indicator.owner, []).append(card)
     mapped = next((i for i in indicators if i.id == "incidents_per_10k"), indicators[0])
-    environment = Environment(loader=PackageLoader("publish", "templates"),
-                              autoescape=select_autoescape())
+    environment = Environment(
+        loader=PackageLoader("publish", "templates"), autoescape=select_autoescape()
+    )
     return environment.get_template("report.html.j2").render(
-        title=title, root=root, period=period, synthetic=synthetic,
+        title=title,
+        root=root,
+        period=period,
+        synthetic=synthetic,
         headline=[_card(i, root_code, period) for i in indicators],
-        sections=sections, small_population=small_population,
+        sections=sections,
+        small_population=small_population,
         map_svg=_map(mapped, districts, period, small_population),
         map_title=f"{mapped.name}, {period}",
         cross=[c for cards in sections.values() for c in cards if c["cross_institution"]],
     )
 
 
-def _value(table: pd.DataFrame, code: str, period: str, breakdown: str = "all") -> float | None:
-    rows = table[(table["territory_code"] == code) & (table["period"] == period)
-                 & (table["breakdown"] == breakdown)]
-    if rows.empty or rows["status"].iloc[0] or pd.isna(rows["value"].iloc[0]):
+def _value(
+    indicator: ReportIndicator, code: str, period: str, breakdown: str = "all"
+) -> float | None:
+    """The published value of a cell; None when absent, protected or empty."""
+    value, status = indicator.cells.get((code, period, breakdown), (None, None))
+    if status or value is None or pd.isna(value):
         return None
-    return float(rows["value"].iloc[0])
+    return float(value)
 
 
-def _status(table: pd.DataFrame, code: str, period: str) -> str:
-    rows = table[(table["territory_code"] == code) & (table["period"] == period)
-                 & (table["breakdown"] == "all")]
-    if rows.empty:
+def _status(indicator: ReportIndicator, code: str, period: str) -> str:
+    if (code, period, "all") not in indicator.cells:
         return "sin datos"
-    return "suprimido" if rows["status"].iloc[0] else ""
+    return "suprimido" if indicator.cells[(code, period, "all")][1] else ""
 
 
 def _change(now: float | None, before: float | None) -> dict:
@@ -104,57 +126,79 @@ def _change(now: float | None, before: float | None) -> dict:
 
 
 def _card(indicator: ReportIndicator, code: str, period: str) -> dict:
-    table = indicator.table
-    now = _value(table, code, period)
+    now = _value(indicator, code, period)
     months = [shift_period(period, -k) for k in range(SERIES_MONTHS - 1, -1, -1)]
     return {
-        "id": indicator.id, "name": indicator.name, "unit": indicator.unit,
-        "owner": indicator.owner, "definition": indicator.definition,
+        "id": indicator.id,
+        "name": indicator.name,
+        "unit": indicator.unit,
+        "owner": indicator.owner,
+        "definition": indicator.definition,
         "cross_institution": indicator.cross_institution,
-        "value": now, "status": _status(table, code, period),
-        "vs_previous": _change(now, _value(table, code, shift_period(period, -1))),
-        "vs_year_ago": _change(now, _value(table, code, shift_period(period, -12))),
-        "series_svg": line_chart([m[2:] for m in months],
-                                 [_value(table, code, m) for m in months],
-                                 title=f"{indicator.name}: últimos {SERIES_MONTHS} meses"),
+        "value": now,
+        "status": _status(indicator, code, period),
+        "vs_previous": _change(now, _value(indicator, code, shift_period(period, -1))),
+        "vs_year_ago": _change(now, _value(indicator, code, shift_period(period, -12))),
+        "series_svg": line_chart(
+            [m[2:] for m in months],
+            [_value(indicator, code, m) for m in months],
+            title=f"{indicator.name}: últimos {SERIES_MONTHS} meses",
+        ),
     }
 
 
-def _district_rows(indicator: ReportIndicator, districts: list[ReportTerritory], period: str,
-                   small_population: int) -> list[dict]:
+def _district_rows(
+    indicator: ReportIndicator, districts: list[ReportTerritory], period: str, small_population: int
+) -> list[dict]:
     # Ordered by code, never by value: no ranking of neighbourhoods.
-    return [{"code": d.code, "name": d.name, "value": _value(indicator.table, d.code, period),
-             "status": _status(indicator.table, d.code, period),
-             "small": d.population is not None and d.population < small_population}
-            for d in districts]
+    return [
+        {
+            "code": d.code,
+            "name": d.name,
+            "value": _value(indicator, d.code, period),
+            "status": _status(indicator, d.code, period),
+            "small": d.population is not None and d.population < small_population,
+        }
+        for d in districts
+    ]
 
 
 def _categories_chart(indicator: ReportIndicator, code: str, period: str) -> str:
-    table = indicator.table
-    categories = sorted(b for b in table["breakdown"].unique() if b != "all")
+    categories = sorted(b for b in indicator.table["breakdown"].unique() if b != "all")
     if not categories:
         return ""
     names = [INCIDENT_CATEGORIES.get(c, {"es": c})["es"] for c in categories]
-    return bar_chart(names, [_value(table, code, period, c) for c in categories],
-                     title=f"{indicator.name} por categoría, {period}")
+    return bar_chart(
+        names,
+        [_value(indicator, code, period, c) for c in categories],
+        title=f"{indicator.name} por categoría, {period}",
+    )
 
 
-def _map(indicator: ReportIndicator, districts: list[ReportTerritory], period: str,
-         small_population: int) -> str:
+def _map(
+    indicator: ReportIndicator, districts: list[ReportTerritory], period: str, small_population: int
+) -> str:
     areas = []
     for district in districts:
         if not district.geometry:
             continue
         geometry = district.geometry
-        polygons = (geometry["coordinates"] if geometry["type"] == "MultiPolygon"
-                    else [geometry["coordinates"]])
+        polygons = (
+            geometry["coordinates"]
+            if geometry["type"] == "MultiPolygon"
+            else [geometry["coordinates"]]
+        )
         rings = [simplify_ring(ring, MAP_TOLERANCE) for polygon in polygons for ring in polygon]
-        areas.append(MapArea(
-            code=district.code, name=district.name, rings=rings,
-            value=_value(indicator.table, district.code, period),
-            small_population=district.population is not None
-            and district.population < small_population,
-        ))
+        areas.append(
+            MapArea(
+                code=district.code,
+                name=district.name,
+                rings=rings,
+                value=_value(indicator, district.code, period),
+                small_population=district.population is not None
+                and district.population < small_population,
+            )
+        )
     return choropleth(areas, title=f"{indicator.name}, {period}")
 
 
@@ -167,18 +211,32 @@ def load_territories(engine: Engine, year: int) -> list[ReportTerritory]:
     """Territories with their population in `year` (or the nearest earlier year)."""
     with engine.connect() as conn:
         rows = conn.execute(select(territories)).mappings().all()
-        population = conn.execute(
-            select(territory_population).where(territory_population.c.year <= year)
-            .order_by(territory_population.c.year)
-        ).mappings().all()
+        population = (
+            conn.execute(
+                select(territory_population)
+                .where(territory_population.c.year <= year)
+                .order_by(territory_population.c.year)
+            )
+            .mappings()
+            .all()
+        )
     latest = {p["code"]: p["population"] for p in population}  # later years overwrite
-    return [ReportTerritory(code=r["code"], name=r["name"], level=r["level"],
-                            parent_code=r["parent_code"], population=latest.get(r["code"]),
-                            geometry=territory_geometry(r["geometry"])) for r in rows]
+    return [
+        ReportTerritory(
+            code=r["code"],
+            name=r["name"],
+            level=r["level"],
+            parent_code=r["parent_code"],
+            population=latest.get(r["code"]),
+            geometry=territory_geometry(r["geometry"]),
+        )
+        for r in rows
+    ]
 
 
-def report_dataset(report: RenderedFile, *, root: tuple[str, str], period: str,
-                   synthetic: bool, sources: list[str]) -> DocumentDataset:
+def report_dataset(
+    report: RenderedFile, *, root: tuple[str, str], period: str, synthetic: bool, sources: list[str]
+) -> DocumentDataset:
     """The report as its own portal dataset, `convive-<root>-informe-coordinacion`.
 
     The latest resource is `informe-coordinacion-<root>.html` (a stable download URL); each
@@ -214,6 +272,7 @@ def report_dataset(report: RenderedFile, *, root: tuple[str, str], period: str,
         disclosure={},
         sources=sources,
     )
-    latest = RenderedFile(f"informe-coordinacion-{code}.html", report.title, report.media_type,
-                          report.content)
+    latest = RenderedFile(
+        f"informe-coordinacion-{code}.html", report.title, report.media_type, report.content
+    )
     return DocumentDataset(package=package, files=[latest])

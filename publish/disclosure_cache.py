@@ -72,7 +72,10 @@ def hierarchies_digest(hierarchies: Mapping[str, Mapping[str, str]]) -> str:
 
 
 def content_key(
-    kind: str, settings: Mapping[str, object], hierarchies: str, keys: pd.DataFrame,
+    kind: str,
+    settings: Mapping[str, object],
+    hierarchies: str,
+    keys: pd.DataFrame,
     values: np.ndarray,
 ) -> str:
     """SHA-256 of everything a sub-table result depends on.

@@ -43,16 +43,30 @@ def indicator_package(
     hierarchies = _hierarchies(engine, rows, indicator)
     derived = ["numerator", "value"] + ([] if _public_denominator(indicator) else ["denominator"])
     protected = protect_table(
-        rows, count="units", dimensions=dimensions, hierarchies=hierarchies, rule=rule,
-        derived=derived, cache=cache,
+        rows,
+        count="units",
+        dimensions=dimensions,
+        hierarchies=hierarchies,
+        rule=rule,
+        derived=derived,
+        cache=cache,
     )
     name = f"convive-{root[0]}-{indicator.id.replace('_', '-')}"
     published = protected.for_publication()  # never the reasons: primary looks like secondary
     # The last check before anything is written: the LP attacker on what will be published.
-    check_disclosure(aggregates={name: AggregateTable(
-        cells=published.drop(columns=["units_flag"]), count="units", dimensions=dimensions,
-        hierarchies=hierarchies, rule=rule, derived=derived,
-    )}, cache=cache)
+    check_disclosure(
+        aggregates={
+            name: AggregateTable(
+                cells=published.drop(columns=["units_flag"]),
+                count="units",
+                dimensions=dimensions,
+                hierarchies=hierarchies,
+                rule=rule,
+                derived=derived,
+            )
+        },
+        cache=cache,
+    )
     report = DisclosureReport(dataset=name, tables={name: protected.report})
     table = _published_columns(engine, published, indicator)
     last_year, last_month = int(periods[1][:4]), int(periods[1][5:])
@@ -103,10 +117,12 @@ def _published_columns(engine: Engine, cells: pd.DataFrame, indicator: Indicator
     (every cell null: no denominator, nothing recorded) comes from the database as Python
     None, which cannot be rounded, and must still publish as a numeric column (empty cells).
     """
-    numeric = {c: pd.to_numeric(cells[c]).astype("float64")
-               for c in ("numerator", "denominator", "value")}
-    cells = cells.astype({c: "str" for c in ("territory_code", "territory_level", "period",
-                                             "breakdown")})  # typed even with no rows
+    numeric = {
+        c: pd.to_numeric(cells[c]).astype("float64") for c in ("numerator", "denominator", "value")
+    }
+    cells = cells.astype(
+        {c: "str" for c in ("territory_code", "territory_level", "period", "breakdown")}
+    )  # typed even with no rows
     with engine.connect() as conn:
         names = {
             r.code: r.name for r in conn.execute(select(territories.c.code, territories.c.name))
@@ -170,15 +186,21 @@ COMPARED_WITH: dict[str, tuple[str, int]] = {
 }
 
 
-def withhold_revealing_values(table: pd.DataFrame, base: pd.DataFrame, months: int
-                              ) -> tuple[pd.DataFrame, int]:
+def withhold_revealing_values(
+    table: pd.DataFrame, base: pd.DataFrame, months: int
+) -> tuple[pd.DataFrame, int]:
     """Blank (status [c]) every value whose comparison cell is suppressed in `base`."""
-    hidden = set(base.loc[base["status"] == SUPPRESSED_MARKER,
-                          ["territory_code", "period", "breakdown"]].itertuples(index=False,
-                                                                                 name=None))
-    compared = [(t, shift_period(p, months), b) for t, p, b in
-                table[["territory_code", "period", "breakdown"]].itertuples(index=False,
-                                                                            name=None)]
+    hidden = set(
+        base.loc[
+            base["status"] == SUPPRESSED_MARKER, ["territory_code", "period", "breakdown"]
+        ].itertuples(index=False, name=None)
+    )
+    compared = [
+        (t, shift_period(p, months), b)
+        for t, p, b in table[["territory_code", "period", "breakdown"]].itertuples(
+            index=False, name=None
+        )
+    ]
     revealing = pd.Series([key in hidden for key in compared], index=table.index)
     revealing &= table["status"] != SUPPRESSED_MARKER
     table = table.copy()

@@ -103,8 +103,13 @@ def _write_bytes(path: Path, content: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def _index(rows: list[dict], title: str, publisher: Publisher, modified: str,
-           attachments: list[RenderedFile]) -> str:
+def _index(
+    rows: list[dict],
+    title: str,
+    publisher: Publisher,
+    modified: str,
+    attachments: list[RenderedFile],
+) -> str:
     environment = Environment(
         loader=PackageLoader("publish", "templates"), autoescape=select_autoescape()
     )

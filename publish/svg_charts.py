@@ -22,13 +22,21 @@ def _number(value: float) -> str:
     return f"{value:,.1f}".replace(",", " ")
 
 
-def line_chart(labels: Sequence[str], values: Sequence[float | None], *, title: str,
-               width: int = 520, height: int = 170) -> str:
+def line_chart(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    title: str,
+    width: int = 520,
+    height: int = 170,
+) -> str:
     """A line chart of a time series; None (suppressed or missing) breaks the line."""
     known = [v for v in values if v is not None]
     if not known:  # nothing publishable to draw: say so rather than draw an empty axis
-        return (f'<p class="chart-empty" role="note">{escape(title)}: sin valores '
-                "publicables en el periodo (suprimidos o sin datos).</p>")
+        return (
+            f'<p class="chart-empty" role="note">{escape(title)}: sin valores '
+            "publicables en el periodo (suprimidos o sin datos).</p>"
+        )
     top = max(known)
     top = top * 1.1 if top > 0 else 1.0
     left, bottom, right, upper = 44, 24, 8, 12
@@ -50,8 +58,9 @@ def line_chart(labels: Sequence[str], values: Sequence[float | None], *, title: 
         segments.append(current)
     lines = "".join(
         f'<polyline class="series" fill="none" stroke="#2b6cb0" stroke-width="2" '
-        f'points="{" ".join(s)}"/>' if len(s) > 1 else
-        f'<circle class="series" cx="{s[0].split(",")[0]}" cy="{s[0].split(",")[1]}" r="2.5" '
+        f'points="{" ".join(s)}"/>'
+        if len(s) > 1
+        else f'<circle class="series" cx="{s[0].split(",")[0]}" cy="{s[0].split(",")[1]}" r="2.5" '
         f'fill="#2b6cb0"/>'
         for s in segments
     )
@@ -73,8 +82,9 @@ def line_chart(labels: Sequence[str], values: Sequence[float | None], *, title: 
     )
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float | None], *, title: str,
-              width: int = 520) -> str:
+def bar_chart(
+    labels: Sequence[str], values: Sequence[float | None], *, title: str, width: int = 520
+) -> str:
     """Horizontal bars; a suppressed value is a hatched bar labelled as suppressed."""
     row, left = 22, 190
     height = row * len(labels) + 10
@@ -83,17 +93,23 @@ def bar_chart(labels: Sequence[str], values: Sequence[float | None], *, title: s
     bars = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 5 + i * row
-        bars.append(f'<text x="{left - 6}" y="{y + 14}" font-size="11" text-anchor="end">'
-                    f"{escape(label)}</text>")
+        bars.append(
+            f'<text x="{left - 6}" y="{y + 14}" font-size="11" text-anchor="end">'
+            f"{escape(label)}</text>"
+        )
         if value is None:
-            bars.append(f'<rect class="bar suppressed" x="{left}" y="{y + 3}" width="60" '
-                        f'height="14" fill="url(#hatch)"/><text x="{left + 66}" y="{y + 14}" '
-                        f'font-size="11">suprimido</text>')
+            bars.append(
+                f'<rect class="bar suppressed" x="{left}" y="{y + 3}" width="60" '
+                f'height="14" fill="url(#hatch)"/><text x="{left + 66}" y="{y + 14}" '
+                f'font-size="11">suprimido</text>'
+            )
         else:
             length = (width - left - 70) * value / top
-            bars.append(f'<rect class="bar" x="{left}" y="{y + 3}" width="{length:.1f}" '
-                        f'height="14" fill="#2b8cbe"/><text x="{left + length + 4:.1f}" '
-                        f'y="{y + 14}" font-size="11">{_number(value)}</text>')
+            bars.append(
+                f'<rect class="bar" x="{left}" y="{y + 3}" width="{length:.1f}" '
+                f'height="14" fill="#2b8cbe"/><text x="{left + length + 4:.1f}" '
+                f'y="{y + 14}" font-size="11">{_number(value)}</text>'
+            )
     return (
         f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} '
         f'{height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
@@ -112,8 +128,7 @@ class MapArea:
     small_population: bool
 
 
-def choropleth(areas: Sequence[MapArea], *, title: str, width: int = 520,
-               height: int = 440) -> str:
+def choropleth(areas: Sequence[MapArea], *, title: str, width: int = 520, height: int = 440) -> str:
     """A choropleth in quintile classes; suppressed areas hatched, small ones outlined."""
     xs = [x for a in areas for r in a.rings for x, _ in r]
     ys = [y for a in areas for r in a.rings for _, y in r]
@@ -126,27 +141,34 @@ def choropleth(areas: Sequence[MapArea], *, title: str, width: int = 520,
     paths = []
     for area in areas:
         d = " ".join(
-            "M" + " L".join(f"{10 + (x - left) * scale:.1f},{10 + (top - y) * scale:.1f}"
-                            for x, y in ring) + " Z"
+            "M"
+            + " L".join(
+                f"{10 + (x - left) * scale:.1f},{10 + (top - y) * scale:.1f}" for x, y in ring
+            )
+            + " Z"
             for ring in area.rings
         )
         fill = "url(#hatch)" if area.value is None else PALETTE[_class_of(area.value, breaks)]
         dash = ' stroke-dasharray="4 2"' if area.small_population else ""
         label = "suprimido" if area.value is None else _number(area.value)
-        paths.append(f'<path class="area" data-code="{escape(area.code)}" d="{d}" '
-                     f'fill="{fill}" stroke="#333" stroke-width="0.8"{dash}>'
-                     f"<title>{escape(area.name)}: {label}</title></path>")
+        paths.append(
+            f'<path class="area" data-code="{escape(area.code)}" d="{d}" '
+            f'fill="{fill}" stroke="#333" stroke-width="0.8"{dash}>'
+            f"<title>{escape(area.name)}: {label}</title></path>"
+        )
     legend = "".join(
         f'<rect x="{10 + i * 60}" y="{height - 40}" width="18" height="12" fill="{c}" '
         f'stroke="#333" stroke-width="0.5"/><text x="{32 + i * 60}" y="{height - 30}" '
         f'font-size="10">{_legend_label(breaks, i)}</text>'
         for i, c in enumerate(PALETTE[: len(breaks) + 1])
     )
-    legend += (f'<rect x="10" y="{height - 20}" width="18" height="12" fill="url(#hatch)"/>'
-               f'<text x="32" y="{height - 10}" font-size="10">suprimido</text>'
-               f'<rect x="110" y="{height - 20}" width="18" height="12" fill="none" '
-               f'stroke="#333" stroke-dasharray="4 2"/><text x="132" y="{height - 10}" '
-               f'font-size="10">población pequeña (no se ordena)</text>')
+    legend += (
+        f'<rect x="10" y="{height - 20}" width="18" height="12" fill="url(#hatch)"/>'
+        f'<text x="32" y="{height - 10}" font-size="10">suprimido</text>'
+        f'<rect x="110" y="{height - 20}" width="18" height="12" fill="none" '
+        f'stroke="#333" stroke-dasharray="4 2"/><text x="132" y="{height - 10}" '
+        f'font-size="10">población pequeña (no se ordena)</text>'
+    )
     return (
         f'<svg class="map" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} '
         f'{height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'

@@ -23,7 +23,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from warehouse.quality_gate import ExpectationOutcome, QualityReport
+from warehouse.quality_gate import ExpectationOutcome, QualityReport, ephemeral_context
 
 SITE_NAME = "convive"
 MARKER = ".convive-data-docs"  # marks a folder this module may replace
@@ -90,7 +90,7 @@ def write_data_docs(report: QualityReport, folder: Path) -> Path:
 
 def _build_gx_site(report: QualityReport, root: Path) -> dict[str, str]:
     """Let GX's site builder render every validation result; return each suite's page."""
-    import great_expectations as gx  # 2-3 s to import: only when docs are written
+    gx, context = ephemeral_context()
     from great_expectations.core.expectation_validation_result import (
         expectationSuiteValidationResultSchema,
     )
@@ -100,7 +100,6 @@ def _build_gx_site(report: QualityReport, root: Path) -> dict[str, str]:
         ValidationResultIdentifier,
     )
 
-    context = gx.get_context(mode="ephemeral")
     context.add_data_docs_site(
         site_name=SITE_NAME,
         site_config={

@@ -16,6 +16,7 @@ path fails on DuckDB, and a frame keeps both backends identical. Reads stay boun
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -316,6 +317,25 @@ def _feed_freshness(conn: Connection, checked_at: datetime) -> pd.DataFrame:
     return pd.DataFrame({"feed": feeds, "loaded_at": loaded_at, "age_days": age.round(1)})
 
 
+def ephemeral_context() -> tuple[Any, Any]:
+    """Great Expectations (2-3 s to import: only when needed) and an ephemeral context.
+
+    GX logs hundreds of INFO lines as it imports and one per context ("Created temporary
+    directory ... for ephemeral docs site"): no news to the user, and they landed in the
+    middle of the progress output. Warnings and errors still come through.
+    """
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+
+    # GX sets some of its loggers to INFO itself as it imports: those need telling again.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("great_expectations."):
+            logger = logging.getLogger(name)
+            if logger.level != logging.NOTSET and logger.level < logging.WARNING:
+                logger.setLevel(logging.WARNING)
+    return gx, gx.get_context(mode="ephemeral")
+
+
 def _validate(
     suites: Sequence[Suite], frames: dict[str, pd.DataFrame], parameters: dict[str, Any]
 ) -> dict[str, tuple[Any, dict[str, Expectation]]]:
@@ -323,10 +343,9 @@ def _validate(
 
     Returns, by suite name, GX's validation result and the suite's rules by GX expectation id.
     """
-    import great_expectations as gx  # 2-3 s to import: only when the gate runs
+    gx, context = ephemeral_context()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("convive_warehouse")
     results = {}

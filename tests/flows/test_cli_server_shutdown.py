@@ -51,12 +51,19 @@ def test_run_piped_through_tail_ends_and_leaves_no_server(tmp_path):
         CONVIVE_PSEUDONYM_KEY="a-test-key-of-enough-length",
     )
     convive = Path(sys.executable).parent / "convive"
-    subprocess.run([str(convive), "generate", "--config", str(config)], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(convive), "generate", "--config", str(config)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     # Ends only once every holder of the pipe has closed it, the server child included.
     piped = subprocess.run(
         ["sh", "-c", f'"{convive}" run --json --config "{config}" | tail -n 100000'],
-        env=env, capture_output=True, text=True, timeout=HANG_GUARD_S,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
     )
     assert piped.returncode == 0, piped.stderr
     summary = json.loads(piped.stdout)

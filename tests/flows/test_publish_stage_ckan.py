@@ -40,7 +40,9 @@ def small_warehouse(folder):
         steps.prepare_warehouse(config, engine)
         reports = [
             steps.ingest_feed(
-                config, engine, sc_feed(config, feed).model_copy(update={"path": file}),
+                config,
+                engine,
+                sc_feed(config, feed).model_copy(update={"path": file}),
                 secret=sc.TEST_KEY.encode(),
             )
             for feed, file in files.items()

@@ -5,13 +5,22 @@ from __future__ import annotations
 from publish.coordination_report import SERIES_MONTHS, report_dataset
 from publish.package_files import RenderedFile
 
-REPORT = RenderedFile("informe-coordinacion-05001-2023-02.html", "Informe de coordinación",
-                      "text/html", b"<!doctype html><p>informe</p>")
+REPORT = RenderedFile(
+    "informe-coordinacion-05001-2023-02.html",
+    "Informe de coordinación",
+    "text/html",
+    b"<!doctype html><p>informe</p>",
+)
 
 
 def _dataset(synthetic: bool = False):
-    return report_dataset(REPORT, root=("05001", "Medellín"), period="2023-02",
-                          synthetic=synthetic, sources=["Policía", "Educación"])
+    return report_dataset(
+        REPORT,
+        root=("05001", "Medellín"),
+        period="2023-02",
+        synthetic=synthetic,
+        sources=["Policía", "Educación"],
+    )
 
 
 def test_its_own_dataset_with_a_stable_latest_file_name_and_the_same_bytes():

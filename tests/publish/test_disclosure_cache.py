@@ -23,30 +23,36 @@ PERIODS = ["2023-01", "2023-02", "2023-03", "2023-04"]
 RULE = SmallCellRule.below_5()
 
 
-def monthly_table(seed: int, changed: dict[tuple[str, str, str], int] | None = None
-                  ) -> pd.DataFrame:
+def monthly_table(
+    seed: int, changed: dict[tuple[str, str, str], int] | None = None
+) -> pd.DataFrame:
     """Territories x categories x months (no hierarchy over months), small counts in places."""
     rng = np.random.default_rng(seed)
     rows = [
         (t, c, p, int(rng.choice([0, 1, 3, 6, 9, 14, 25])))
-        for p in PERIODS for t in "abcd" for c in "xyz"
+        for p in PERIODS
+        for t in "abcd"
+        for c in "xyz"
     ]
     leaves = pd.DataFrame(rows, columns=[*DIMS, "n"])
     for (t, c, p), n in (changed or {}).items():
-        leaves.loc[(leaves["territory"] == t) & (leaves["category"] == c)
-                   & (leaves["period"] == p), "n"] = n
+        leaves.loc[
+            (leaves["territory"] == t) & (leaves["category"] == c) & (leaves["period"] == p), "n"
+        ] = n
     table = hierarchical_totals(leaves, count="n", dimensions=DIMS, hierarchies=HIERARCHIES)
     return table.sort_values(DIMS).reset_index(drop=True)
 
 
 def protect(table: pd.DataFrame, cache: DisclosureCache | None = None):
-    return protect_table(table, count="n", dimensions=DIMS, hierarchies=HIERARCHIES, rule=RULE,
-                         cache=cache)
+    return protect_table(
+        table, count="n", dimensions=DIMS, hierarchies=HIERARCHIES, rule=RULE, cache=cache
+    )
 
 
 def audit(cells: pd.DataFrame, cache: DisclosureCache | None = None) -> list:
-    return audit_table(cells, count="n", dimensions=DIMS, hierarchies=HIERARCHIES, rule=RULE,
-                       cache=cache)
+    return audit_table(
+        cells, count="n", dimensions=DIMS, hierarchies=HIERARCHIES, rule=RULE, cache=cache
+    )
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -105,8 +111,9 @@ def test_the_audit_caches_passes_only(tmp_path) -> None:
     for _ in range(2):
         findings = audit(leaked, DisclosureCache(tmp_path))
         recovered = [f for f in findings if f.rule == RECOVERABLE]
-        assert [(f.cell["territory"], f.cell["category"], f.cell["period"]) for f in recovered
-                ] == [tuple(raw.loc[kept, DIMS])]
+        assert [(f.cell["territory"], f.cell["category"], f.cell["period"]) for f in recovered] == [
+            tuple(raw.loc[kept, DIMS])
+        ]
         assert recovered[0].lower == raw.loc[kept, "n"]
 
 

@@ -22,13 +22,26 @@ from warehouse.indicators import load_catalogue
 from warehouse.loads import replace_table
 from warehouse.tables import indicator_values, territories
 
-COLUMNS = ["territory_code", "territory_name", "territory_level", "period", "breakdown",
-           "numerator", "denominator", "value", "status"]
-TERRITORIES = pa.table({
-    "code": ["05001", "05001-01"], "name": ["Medellín", "Popular"],
-    "level": ["municipality", "district"], "parent_code": [None, "05001"],
-    "geometry": [None, None],
-})
+COLUMNS = [
+    "territory_code",
+    "territory_name",
+    "territory_level",
+    "period",
+    "breakdown",
+    "numerator",
+    "denominator",
+    "value",
+    "status",
+]
+TERRITORIES = pa.table(
+    {
+        "code": ["05001", "05001-01"],
+        "name": ["Medellín", "Popular"],
+        "level": ["municipality", "district"],
+        "parent_code": [None, "05001"],
+        "geometry": [None, None],
+    }
+)
 
 
 @pytest.fixture
@@ -40,16 +53,33 @@ def engine(tmp_path):
 
 
 def _values(rows: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=pa.schema(
-        [(c.name, pa.float64() if c.name in ("units", "numerator", "denominator", "value")
-          else pa.string()) for c in indicator_values.columns]))
+    return pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [
+                (
+                    c.name,
+                    pa.float64()
+                    if c.name in ("units", "numerator", "denominator", "value")
+                    else pa.string(),
+                )
+                for c in indicator_values.columns
+            ]
+        ),
+    )
 
 
 def _package(engine):
     indicator = next(i for i in load_catalogue() if i.id == "incidents_per_10k")
-    return indicator_package(engine, indicator, rule=SmallCellRule.below_5(),
-                             periods=("2023-01", "2023-02"), root=("05001", "Medellín"),
-                             synthetic=True, sources=[])
+    return indicator_package(
+        engine,
+        indicator,
+        rule=SmallCellRule.below_5(),
+        periods=("2023-01", "2023-02"),
+        root=("05001", "Medellín"),
+        synthetic=True,
+        sources=[],
+    )
 
 
 def _typed(package) -> None:
@@ -68,10 +98,21 @@ def _typed(package) -> None:
 
 def test_values_all_missing_in_the_window_publish_as_empty_cells(engine):
     # No denominator anywhere: the computation wrote the cells but no value (NULL).
-    rows = [{"indicator_id": "incidents_per_10k", "territory_code": code,
-             "territory_level": level, "period": "2023-01", "breakdown": "all", "units": 0.0,
-             "numerator": 0.0, "denominator": None, "value": None, "flags": "no_denominator"}
-            for code, level in (("05001", "municipality"), ("05001-01", "district"))]
+    rows = [
+        {
+            "indicator_id": "incidents_per_10k",
+            "territory_code": code,
+            "territory_level": level,
+            "period": "2023-01",
+            "breakdown": "all",
+            "units": 0.0,
+            "numerator": 0.0,
+            "denominator": None,
+            "value": None,
+            "flags": "no_denominator",
+        }
+        for code, level in (("05001", "municipality"), ("05001-01", "district"))
+    ]
     replace_table(engine, indicator_values, _values(rows))
     package = _package(engine)
     _typed(package)
@@ -86,10 +127,26 @@ def test_an_indicator_with_no_rows_at_all_publishes_an_empty_dataset(engine):
 
 
 def test_rows_only_outside_the_window_publish_an_empty_dataset(engine):
-    replace_table(engine, indicator_values, _values([{
-        "indicator_id": "incidents_per_10k", "territory_code": "05001-01",
-        "territory_level": "district", "period": "2022-06", "breakdown": "all",
-        "units": 9.0, "numerator": 9.0, "denominator": 1000.0, "value": 90.0, "flags": None}]))
+    replace_table(
+        engine,
+        indicator_values,
+        _values(
+            [
+                {
+                    "indicator_id": "incidents_per_10k",
+                    "territory_code": "05001-01",
+                    "territory_level": "district",
+                    "period": "2022-06",
+                    "breakdown": "all",
+                    "units": 9.0,
+                    "numerator": 9.0,
+                    "denominator": 1000.0,
+                    "value": 90.0,
+                    "flags": None,
+                }
+            ]
+        ),
+    )
     package = _package(engine)
     _typed(package)
     assert package.table.empty

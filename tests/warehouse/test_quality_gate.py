@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -388,3 +389,16 @@ def test_an_empty_warehouse_fails_only_for_its_missing_loads(engine):
         "social_cases",
         "school_absence",
     ]
+
+
+def test_great_expectations_says_nothing_below_a_warning(engine, caplog):
+    # GX announces each ephemeral context at INFO ("Created temporary directory ... for
+    # ephemeral docs site"), which landed in the middle of the CLI's progress output.
+    with caplog.at_level(logging.INFO):
+        _gate(engine)
+    chatter = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("great_expectations") and r.levelno < logging.WARNING
+    ]
+    assert chatter == []
