@@ -1,6 +1,6 @@
 """Fast path for dates and times written zero-padded at a fixed width ("2023-03-10", "07:05").
 
-``value_parsing`` matches every value against a regular expression, which is exact but costs
+``datetime_parsing`` matches every value against a regular expression, which is exact but costs
 about 0.2 s per million values. Most files write every value in the same zero-padded layout,
 which numpy can check and read straight from the bytes of the Arrow column.
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-# Directives with a fixed number of digits, and the range their regex in value_parsing allows.
+# Directives with a fixed number of digits, and the range their regex in datetime_parsing allows.
 _DIGITS = {"Y": 4, "y": 2, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
 _RANGES = {
     "Y": (0, 9999),

@@ -20,16 +20,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.datetime_parsing import parse_dates, parse_times
 from connectors.errors import SourceError
 from connectors.source_profiles import ALL_CONTRACTS, ColumnSpec, SourceProfile
-from connectors.value_parsing import (
-    ParsedColumn,
-    map_values,
-    pad_codes,
-    parse_dates,
-    parse_numbers,
-    parse_times,
-)
+from connectors.value_parsing import ParsedColumn, map_values, pad_codes, parse_numbers
 from connectors.year_to_date import YTD_THROUGH, YTD_YEAR, label_fields
 from schemas.code_lists import AGE_GROUPS, FIGURE_STATUSES, UNKNOWN_AGE_GROUP
 from schemas.contracts import ROW_NUMBER

@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.value_parsing import parse_dates
+from connectors.datetime_parsing import parse_dates
 from schemas.contracts import ROW_NUMBER
 
 YTD_YEAR, YTD_THROUGH = "_ytd_year", "_ytd_through"

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pytest
 
 from connectors.csv_source import CsvDialect, detect_encoding, read_csv, sniff_dialect
+from connectors.datetime_parsing import parse_dates
 from connectors.errors import SourceError
-from connectors.value_parsing import parse_dates, parse_numbers
+from connectors.value_parsing import parse_numbers
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "csv"
 REAL = Path(os.environ.get("CONVIVE_REAL_DATA", "/work/shared/data/real"))

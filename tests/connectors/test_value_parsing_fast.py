@@ -1,4 +1,4 @@
-"""The fast paths of value_parsing give what the general (regex) path gives, value by value.
+"""The fast paths of value and datetime parsing give what the general (regex) path gives.
 
 Dates and times in a fixed-width layout are read from their bytes, plain digits are cast
 directly; everything else goes to the regex path. Each test compares against that path on
@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors import value_parsing
+from connectors import datetime_parsing, value_parsing
+from connectors.datetime_parsing import parse_dates, parse_times
 from connectors.fixed_width_datetimes import fixed_width_layout
-from connectors.value_parsing import parse_dates, parse_numbers, parse_times
+from connectors.value_parsing import parse_numbers
 
 TRICKY_DATES = [
     "2023-03-10",
@@ -65,7 +66,7 @@ TIME_FORMATS = [["%H:%M"], ["%H%M"], ["%H:%M:%S", "%H:%M"], ["%H.%M"], ["%Y-%m-%
 
 
 def _regex_only(monkeypatch) -> None:
-    monkeypatch.setattr(value_parsing, "fixed_width_layout", lambda fmt: None)
+    monkeypatch.setattr(datetime_parsing, "fixed_width_layout", lambda fmt: None)
 
 
 def _same(fast, slow) -> None:
