@@ -49,7 +49,7 @@ def map_batch(
     """Map one raw batch (string columns + `_row`) onto the profile's canonical table."""
     rows = batch.column(ROW_NUMBER)
     reasons: dict[int, list[str]] = {}
-    columns: dict[str, pa.Array] = {"source": pa.repeat(pa.scalar(profile.id), len(batch))}
+    columns = {"source": _Column(pa.repeat(pa.scalar(profile.id), len(batch)))}
     statuses: list[pa.Array] = []
     cache: dict[tuple, object] = {}  # columns that read the same source share the work
     for name, spec in profile.columns.items():
@@ -57,16 +57,21 @@ def map_batch(
         if name == "territory_code" and TERRITORY_OVERRIDE in batch.schema.names:
             column = _overridden(column, batch.column(TERRITORY_OVERRIDE))
         _collect_reasons(reasons, rows, name, spec, column, batch)
-        columns[name] = column.values
+        columns[name] = column
         if column.status is not None:
             statuses.append(column.status)
     if statuses and "figure_status" not in profile.columns:
-        columns["figure_status"] = _worst_status(statuses)
+        columns["figure_status"] = _Column(_worst_status(statuses))
     extra = (
         _year_to_date_fields(batch, profile, reasons, source_name) if profile.year_to_date else {}
     )
-    columns[ROW_NUMBER] = rows
-    frame = pl.from_arrow(pa.table({**columns, **extra}))
+    frame = pl.DataFrame(
+        [
+            *[column.series(name) for name, column in columns.items()],
+            pl.Series(ROW_NUMBER, rows),
+            *[pl.Series(name, values) for name, values in extra.items()],
+        ]
+    )
     contract = ALL_CONTRACTS[profile.feed]
     # Nullable columns a profile does not map (e.g. no coordinates in the source) are null.
     frame = frame.select(
@@ -84,11 +89,27 @@ def map_batch(
 
 @dataclass
 class _Column:
-    """One mapped column: values, the failed rows of each step, and sentinel statuses."""
+    """One mapped column: values, the failed rows of each step, and sentinel statuses.
+
+    With ``positions``, ``values`` holds the column's distinct values and row i's value is
+    ``values[positions[i]]``: polars spreads them over the rows (`series`) far cheaper than
+    Arrow's take, which copies every string.
+    """
 
     values: pa.Array
     failures: list[tuple[pa.Array, str]] = field(default_factory=list)
     status: pa.Array | None = None
+    positions: pa.Array | None = None
+
+    def rows(self) -> pa.Array:
+        """The value of each row."""
+        return self.values if self.positions is None else pc.take(self.values, self.positions)
+
+    def series(self, name: str) -> pl.Series:
+        """The value of each row, as a polars Series."""
+        if self.positions is None:
+            return pl.Series(name, self.values)
+        return pl.Series(name, self.values).gather(pl.Series(self.positions))
 
     def failed(self, parsed: ParsedColumn, rule: str) -> pa.Array:
         """Record the rows `parsed` could not read under `rule`; return its values."""
@@ -221,10 +242,13 @@ def _distinct(raw: pa.Array) -> tuple[pa.Array, pa.Array] | None:
 def _expanded(column: _Column, positions: pa.Array) -> _Column:
     """A column computed on distinct values, put back on the rows (every step works value by
     value, so this is what computing it on the rows gives)."""
+    # Most steps fail nowhere: only a mask that holds a failure is spread over the rows.
+    failures = [(mask, rule) for mask, rule in column.failures if pc.any(mask).as_py()]
     return _Column(
-        pc.take(column.values, positions),
-        [(pc.take(mask, positions), rule) for mask, rule in column.failures],
+        column.values,
+        [(pc.take(mask, positions), rule) for mask, rule in failures],
         None if column.status is None else pc.take(column.status, positions),
+        positions,
     )
 
 
@@ -286,7 +310,7 @@ def _overridden(column: _Column, override: pa.Array) -> _Column:
     given = pc.is_valid(override)
     kept = pc.invert(given)
     return _Column(
-        pc.if_else(given, override, column.values),
+        pc.if_else(given, override, column.rows()),
         [(pc.and_(mask, kept), rule) for mask, rule in column.failures],
         column.status,
     )
