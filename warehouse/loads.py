@@ -142,20 +142,15 @@ class BatchLoader:
         not Arrow columns: a million-row file then hands DuckDB fewer columns to convert.
         """
         present = set(rows.column_names)
-        expressions = {"batch_id": "$batch_id", "period": self._period_sql(present)}
+        expressions = {
+            "batch_id": _sql_text(self.result.batch_id),
+            "period": self._period_sql(present),
+        }
         select = ", ".join(
-            f'"{c.name}"' if c.name in present else f"{expressions.get(c.name, 'NULL')}"
+            f'"{c.name}"' if c.name in present else expressions.get(c.name, "NULL")
             for c in self.table.columns
         )
-        driver = self._conn.connection.driver_connection
-        driver.register("convive_incoming", rows)
-        try:
-            driver.execute(
-                f"INSERT INTO {self.table.name} SELECT {select} FROM convive_incoming",
-                {"batch_id": self.result.batch_id},
-            )
-        finally:
-            driver.unregister("convive_incoming")
+        _duckdb_insert(self._conn, self.table.name, rows, select)
 
     def _period_sql(self, present: set[str]) -> str:
         date_column = PERIOD_SOURCE[self.result.feed]
@@ -241,14 +236,25 @@ class BatchLoader:
 def _bulk_insert(conn: Connection, table: str, rows: pa.Table) -> None:
     """Insert an Arrow table whose columns are the table's, in order, by the fast path."""
     if conn.dialect.name == "duckdb":
-        driver = conn.connection.driver_connection
-        driver.register("convive_incoming", rows)
-        try:
-            conn.exec_driver_sql(f"INSERT INTO {table} SELECT * FROM convive_incoming")
-        finally:
-            driver.unregister("convive_incoming")
-        return
-    _copy_postgres(conn, table, rows)
+        _duckdb_insert(conn, table, rows, "*")
+    else:
+        _copy_postgres(conn, table, rows)
+
+
+def _duckdb_insert(conn: Connection, table: str, rows: pa.Table, select: str) -> None:
+    """INSERT INTO `table` SELECT `select` (every column, in order) FROM the Arrow rows.
+
+    Through a relation, not a registered view: a view dropped inside a transaction lives on
+    (with the Arrow table it holds) until the transaction ends, so a file loaded in one
+    transaction kept every batch in memory.
+    """
+    driver = conn.connection.driver_connection
+    driver.from_arrow(rows).project(select).insert_into(table)
+
+
+def _sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _copy_postgres(conn: Connection, table: str, rows: pa.Table) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import weakref
 
 import pyarrow as pa
 from sqlalchemy import text
@@ -99,3 +101,18 @@ def test_the_same_batch_twice_changes_nothing_the_second_time(engine):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM load_ledger")).scalar() == 1
         assert conn.execute(text("SELECT COUNT(*) FROM quarantine")).scalar() == 0
+
+
+def test_a_loaded_batch_is_not_held_until_the_load_commits(engine):
+    # A file is loaded in one transaction; if each batch stayed referenced until the commit,
+    # memory would grow with the file (DuckDB kept a view dropped mid-transaction alive).
+    with BatchLoader(
+        engine, feed="police_incidents", source="src", file_name="f.csv", content_hash="d" * 64
+    ) as loader:
+        rows = _incidents(["1", "2"], 1)
+        loader.add(rows, [], rows.num_rows)
+        batch = weakref.ref(rows)
+        del rows
+        gc.collect()
+        assert batch() is None
+    assert _by_period(engine) == {"2021-01": 2}
