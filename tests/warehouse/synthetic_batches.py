@@ -68,8 +68,16 @@ def feed_tables() -> dict[str, pa.Table]:
         for feed, profile_file in PROFILES.items():
             profile = load_profile(PROFILES_DIR / profile_file)
             batches = checked_batches(paths[feed], profile, secret=SECRET, known_territories=known)
-            tables[feed] = pa.concat_tables([b.valid for b in batches])
+            tables[feed] = _plain_strings(pa.concat_tables([b.valid for b in batches]))
     return tables
+
+
+def _plain_strings(table: pa.Table) -> pa.Table:
+    """Checked rows hold polars' string views; pyarrow's filter and take want plain strings."""
+    schema = pa.schema(
+        f.with_type(pa.string()) if f.type == pa.string_view() else f for f in table.schema
+    )
+    return table.cast(schema)
 
 
 def period_of(feed: str, rows: pa.Table) -> pa.Array:
