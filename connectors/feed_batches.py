@@ -10,6 +10,7 @@ Connectors never touch the warehouse: the caller (a flow) loads `valid` and `qua
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from connectors.source_files import read_source
 from connectors.source_profiles import ALL_CONTRACTS, SourceProfile
 from connectors.unpivot import unpivot
 from connectors.year_to_date import YTD_THROUGH, YTD_YEAR, per_period
-from schemas.contracts import ROW_NUMBER, RowCheck, check_rows
+from schemas.contracts import ROW_NUMBER, RowCheck, check_rows, warm_up
 from schemas.person_keys import PSEUDONYM_PREFIX, pseudonymise
 
 # The column `known_territories` applies to: the territory code of a fact, or of a count.
@@ -87,9 +88,13 @@ def checked_batches(
     personal = [s.source for s in profile.columns.values() if s.parse == "pseudonym"]
     held: list[_Prepared] = []
     next_key = 0
+    # The contract's first use is paid in a thread while the file is scanned and read.
+    warming = threading.Thread(target=warm_up, args=(ALL_CONTRACTS[profile.feed],), daemon=True)
+    warming.start()
     for raw in prefetched(read_source(path, profile.read, batch_rows=batch_rows)):
         prepared = _prepare(raw, path, profile, secret, personal, next_key)
         next_key += len(prepared.lines)
+        warming.join()
         if profile.whole_file:
             held.append(prepared)
             continue

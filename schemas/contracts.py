@@ -303,6 +303,22 @@ def check_rows(
     return RowCheck(valid=valid, reasons=reasons)
 
 
+def warm_up(contract: pa.DataFrameSchema) -> None:
+    """Pay the first-use costs of `check_rows` on an empty frame.
+
+    pandera loads its polars backend (and with it hypothesis) on first use, and polars
+    compiles the checks' expressions: about a tenth of a second that a caller can spend while
+    it reads its first rows. Never raises: a real check reports whatever goes wrong here.
+    """
+    schema = {name: column.dtype.type for name, column in contract.columns.items()}
+    empty = pl.DataFrame(schema={**schema, ROW_NUMBER: pl.Int64})
+    try:
+        check_rows(empty, contract)
+        contract.validate(empty, lazy=True)  # what a batch with a broken row goes through
+    except Exception:  # noqa: BLE001 - an optimisation only
+        return
+
+
 def _add_contract_reasons(
     frame: pl.DataFrame,
     suspects: pl.DataFrame,
