@@ -224,10 +224,12 @@ def _month_tables(history: History, period: str) -> dict[str, pa.Table | None]:
 def _load(engine, feed: str, tables: list[pa.Table], label: str) -> list[str]:
     from warehouse.loads import BatchLoader
 
+    # The rows' own source: a revised file replaces the periods of its source only, so
+    # another name would add the month's rows a second time instead of replacing them.
     with BatchLoader(
         engine,
         feed=feed,
-        source=f"bench-{feed}",
+        source=tables[0]["source"][0].as_py(),
         file_name=f"{feed}-{label}.arrow",
         content_hash=uuid.uuid4().hex * 2,
     ) as loader:

@@ -69,9 +69,11 @@ def _add_persons(conn: Connection, police: set[str] | None, school: set[str] | N
             params[name] = sorted(periods)
     if not parts:
         return
+    # UNION ALL: EXCEPT returns distinct rows anyway, and deduplicating before it too
+    # costs a third more on DuckDB.
     statement = text(
         "INSERT INTO calc_spell_persons "
-        + " UNION ".join(parts)
+        + " UNION ALL ".join(parts)
         + " EXCEPT SELECT person_key FROM case_spell_persons"
     ).bindparams(*(bindparam(name, expanding=True) for name in params))
     if conn.execute(statement, params).rowcount:

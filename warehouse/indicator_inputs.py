@@ -3,7 +3,9 @@
 compute_indicators stages them once per transaction as temporary tables, which every
 indicator's SQL may read: calc_leaves (leaf territories), calc_ancestors (each leaf with
 itself and every ancestor, and their level), calc_codes (each breakdown's categories) and
-calc_periods (the months computed, with their dates and compared months). The building
+calc_periods (the months computed for any of the indicators, with their dates and compared
+months; only each indicator's own months are kept, and its SQL may keep to them with
+`period IN :periods` so as not to compute the others). The building
 blocks of the school and cross-institution indicators are persistent tables, refreshed and
 exposed as views (calc_pupil_months, calc_case_spells) by warehouse.pupil_months and
 warehouse.case_spells.
@@ -12,7 +14,7 @@ warehouse.case_spells.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from sqlalchemy import Connection, select, text
@@ -61,12 +63,9 @@ def stage_territories(conn: Connection) -> None:
     ancestors = []
     for leaf in sorted(set(parents) - has_children):
         for code in _lineage(leaf, parents):
-            ancestors.append({"leaf_code": leaf, "code": code, "level": levels[code]})
+            ancestors.append((leaf, code, levels[code]))
     create_staged(conn, "calc_ancestors", "leaf_code VARCHAR, code VARCHAR, level VARCHAR")
-    if ancestors:
-        conn.execute(
-            text("INSERT INTO calc_ancestors VALUES (:leaf_code, :code, :level)"), ancestors
-        )
+    insert_staged(conn, "calc_ancestors", ancestors)
     create_staged(conn, "calc_leaves", "code VARCHAR")
     conn.exec_driver_sql("INSERT INTO calc_leaves SELECT DISTINCT leaf_code FROM calc_ancestors")
 
@@ -88,8 +87,8 @@ def _lineage(leaf: str, parents: dict[str, str | None]) -> list[str]:
 def stage_codes(conn: Connection) -> None:
     """Stage every breakdown's categories (from the canonical code lists in `schemas`)."""
     create_staged(conn, "calc_codes", "list VARCHAR, code VARCHAR")
-    rows = [{"list": name, "code": c} for name, codes in BREAKDOWN_CODES.items() for c in codes]
-    conn.execute(text("INSERT INTO calc_codes VALUES (:list, :code)"), rows)
+    rows = [(name, c) for name, codes in BREAKDOWN_CODES.items() for c in codes]
+    insert_staged(conn, "calc_codes", rows)
 
 
 def stage_periods(conn: Connection, periods: Iterable[str]) -> None:
@@ -104,22 +103,16 @@ def stage_periods(conn: Connection, periods: Iterable[str]) -> None:
     for period in sorted(set(periods)):
         year, month = int(period[:4]), int(period[5:7])
         rows.append(
-            {
-                "period": period,
-                "year": year,
-                "start": date(year, month, 1),
-                "end": date(year, month, calendar.monthrange(year, month)[1]),
-                "previous": shift_period(period, -1),
-                "year_earlier": shift_period(period, -12),
-            }
+            (
+                period,
+                year,
+                date(year, month, 1),
+                date(year, month, calendar.monthrange(year, month)[1]),
+                shift_period(period, -1),
+                shift_period(period, -12),
+            )
         )
-    conn.execute(
-        text(
-            "INSERT INTO calc_periods VALUES "
-            "(:period, :year, :start, :end, :previous, :year_earlier)"
-        ),
-        rows,
-    )
+    insert_staged(conn, "calc_periods", rows)
     analyze_staged(conn, "calc_periods")
 
 
@@ -128,12 +121,12 @@ STAGED_TABLES = (
     "calc_leaves",
     "calc_ancestors",
     "calc_codes",
+    # The indicators computed, their settings and periods (warehouse.indicator_sql).
+    "calc_indicators",
+    "calc_indicator_levels",
+    "calc_targets",
     # Working tables of the building blocks' refreshes.
-    "calc_refresh_years",
-    "calc_refresh_pupils",
     "calc_pupil_base",
-    "calc_pupil_new",
-    "calc_changed_months",
     "calc_spell_persons",
 )
 # Views over the persistent building blocks, for this computation's parameters.
@@ -152,6 +145,23 @@ def create_staged(conn: Connection, name: str, columns: str) -> None:
     """(Re)create an empty temporary table."""
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({columns})")
+
+
+# Rows per INSERT of insert_staged: under PostgreSQL's limit of 65,535 parameters.
+_ROWS_PER_INSERT = 2000
+
+
+def insert_staged(conn: Connection, name: str, rows: Sequence[tuple]) -> None:
+    """Insert `rows` (tuples in column order) into a staged table, many rows per statement."""
+    # Not one statement per row (executemany): each costs about a millisecond on DuckDB.
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        placeholders = ", ".join(
+            "(" + ", ".join(f":v{r}_{c}" for c in range(len(row))) + ")"
+            for r, row in enumerate(chunk)
+        )
+        values = {f"v{r}_{c}": v for r, row in enumerate(chunk) for c, v in enumerate(row)}
+        conn.execute(text(f"INSERT INTO {name} VALUES {placeholders}"), values)
 
 
 def create_staged_view(conn: Connection, name: str, query: str) -> None:

@@ -1,8 +1,8 @@
 """The indicator catalogue (data in indicators.toml) and its computation in the warehouse.
 
-Each indicator's SQL gives the facts of leaf territories; warehouse.indicator_sql wraps it
+Each indicator's SQL gives the facts of leaf territories; warehouse.indicator_sql wraps them
 so that zero-filling, population denominators, the roll-up of the territory hierarchy, the
-breakdown total and the value all happen in the database, in one INSERT per indicator.
+breakdown total and the value all happen in the database, in one INSERT for all indicators.
 Only the periods asked for are replaced, all indicators in one transaction.
 """
 
@@ -166,33 +166,11 @@ def compute_indicators(
     if not todo:
         return {}
     params = {"chronic_threshold": chronic_threshold, "referral_window_days": referral_window_days}
-    written: dict[str, int] = {}
     with engine.begin() as conn:
         _stage_inputs(conn, catalogue, todo, chronic_threshold, rebuild_blocks)
-        staged: list[str] = []
-        for indicator in catalogue:
-            if indicator.id not in todo:
-                continue
-            periods = todo[indicator.id]
-            if periods != staged:
-                indicator_inputs.stage_periods(conn, periods)
-                staged = periods
-            selected = (indicator_values.c.indicator_id == indicator.id) & (
-                indicator_values.c.period.in_(periods)
-            )
-            conn.execute(indicator_values.delete().where(selected))
-            written[indicator.id] = indicator_sql.insert_values(
-                conn,
-                indicator_id=indicator.id,
-                periods=periods,
-                facts_sql=indicator.sql,
-                breakdown=indicator.breakdown,
-                denominator_kind=indicator.denominator_kind,
-                scale=indicator.scale,
-                min_denominator=indicator.min_denominator,
-                levels=indicator.levels,
-                params=params,
-            )
+        indicator_inputs.stage_periods(conn, {p for periods in todo.values() for p in periods})
+        computed = [i for i in catalogue if i.id in todo]
+        written = indicator_sql.replace_values(conn, computed, todo, params)
         indicator_inputs.drop_staged(conn)
     return written
 

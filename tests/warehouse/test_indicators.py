@@ -251,3 +251,27 @@ def test_a_longer_referral_window_finds_more_interventions(engine, source_rows):
         assert row[2] >= found[0][key][2], key  # numerators can only grow with the window
         assert row[3] == found[0][key][3], key  # the referrals themselves do not change
     assert sum(r[2] for r in found[90].values()) > sum(r[2] for r in found[0].values())
+
+
+def test_indicators_computed_together_give_what_each_gives_alone(new_warehouse_url):
+    # One statement computes every indicator: each one's months and parameters must stay
+    # its own, so every indicator gets other months here (every third month, shifted).
+    periods = {i.id: WINDOW[number % 3 :: 3] for number, i in enumerate(CATALOGUE)}
+    together, alone = open_warehouse(new_warehouse_url()), open_warehouse(new_warehouse_url())
+    options = {"chronic_threshold": THRESHOLD, "referral_window_days": WINDOW_DAYS}
+    try:
+        _load_all(together)
+        _load_all(alone)
+        written = compute_indicators(together, CATALOGUE, periods, **options)
+        written_alone = {}
+        for indicator in CATALOGUE:
+            written_alone |= compute_indicators(
+                alone, [indicator], {indicator.id: periods[indicator.id]}, **options
+            )
+        assert written == written_alone
+        values = _values(together)
+        assert {(i, p) for i, _, p, _ in values} == {(i, p) for i in periods for p in periods[i]}
+        assert values == _values(alone)
+    finally:
+        together.dispose()
+        alone.dispose()

@@ -7,6 +7,7 @@ WITH chronic AS (
     FROM calc_pupil_months c
     JOIN calc_periods p ON p.period = c.period
     WHERE c.chronic = 1
+      AND c.period IN :periods  -- calc_periods may hold other indicators' months too
 ), with_case AS (
     SELECT c.student_key, c.period
     FROM chronic c

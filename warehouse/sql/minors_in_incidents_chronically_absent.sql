@@ -17,6 +17,8 @@ WITH minors AS (
           AND c.year = CAST(SUBSTR(n.period, 1, 4) AS INTEGER)
           AND c.period <= n.period
           AND (c.next_period IS NULL OR c.next_period > n.period)
+          -- Implied by the line above; as a constant it skips the earlier months' rows.
+          AND (c.next_period IS NULL OR c.next_period > :first_period)
     )
 )
 SELECT n.territory_code, n.period, 'all' AS breakdown,
